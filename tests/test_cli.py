@@ -1,0 +1,42 @@
+"The installed package and its command line, on a tiny run."
+import json, math, subprocess, sys, shutil
+from pathlib import Path
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def test_import_and_version():
+    import pertlearn
+    assert pertlearn.__version__
+
+
+def test_help_explains_run():
+    out = subprocess.run([str(BIN / 'pertlearn'), '--help'], capture_output=True, text=True, check=True).stdout
+    assert 'run' in out and 'mnist-rts' in out and '--quick' in out or 'quick' in out
+    out = subprocess.run([str(BIN / 'pertlearn'), 'run', '--help'], capture_output=True, text=True, check=True).stdout
+    assert '--quick' in out and '-p' in out
+
+
+def test_unknown_parameter_is_refused(tmp_path):
+    r = subprocess.run([str(BIN / 'pertlearn'), 'run', 'mnist-rts', '--quick', '-p', 'epoch', '1', '--out', str(tmp_path / 'r')],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and 'unknown parameter' in r.stderr
+
+
+def test_tiny_run_writes_finite_metrics(tmp_path):
+    out = tmp_path / 'run'
+    cmd = [str(BIN / 'pertlearn'), 'run', 'mnist-rts', '--quick', '--out', str(out),
+           '-p', 'epochs', '1', '-p', 'n_train', '256', '-p', 'n_test', '64', '-p', 'pgd_steps', '3', '-p', 'n_samples', '2',
+           '-p', 'ch', '4', '-p', 'latent', '16', '-p', 'clf_epochs', '1', '-p', 'n_cert', '4', '-p', 'cert_n', '20',
+           '-p', 'device', 'cpu']
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    for f in ('params.json', 'metrics.json', 'mnist_rts.ipynb', 'samples.png', 'latent_offsets.png', 'training_curves.png'):
+        assert (out / f).exists(), f
+    m = json.loads((out / 'metrics.json').read_text())
+    for k, v in m['summary'].items():
+        if isinstance(v, float): assert math.isfinite(v), k
+    assert json.loads((out / 'params.json').read_text())['epochs'] == 1
+    from pertlearn.perturbation import PerturbationSet
+    ps = PerturbationSet.load(out / 'set')
+    assert ps.eps == pytest.approx(m['eps'])
