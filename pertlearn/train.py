@@ -81,7 +81,7 @@ class History(_EpochOnce):
     def after_batch(self):
         bs = len(self.yb[0]); split = 'train' if self.training else 'valid'
         last = self.learn.loss_func.last
-        for k, v in (('loss', self.loss), ('recon', last['recon']), ('kl', last['kl'])):
+        for k, v in (('loss', self.loss.detach()), ('recon', last['recon']), ('kl', last['kl'])):
             a = self.acc.setdefault(f'{split}_{k}', [0., 0]); a[0] += float(v) * bs; a[1] += bs
     def epoch_end(self):
         row = dict(epoch=self.epoch, **{k: s / max(1, n) for k, (s, n) in self.acc.items()},
