@@ -18,8 +18,8 @@ __all__ = ['EXPERIMENTS', 'experiments_dir', 'parse_value', 'experiment_params',
 EXPERIMENTS = {
     'mnist-rts': dict(notebook='mnist_rts.ipynb',
         description="Learn a perturbation set for rotated, translated and scaled MNIST digits; report its quality and attack/certify a classifier through it.",
-        quick=dict(epochs=6, ch=16, n_train=None, n_test=300, pgd_steps=30, n_samples=8, clf_epochs=2, n_cert=40, cert_n=200),
-        full=dict(source='embedded', epochs=100, ch=32, lr_max=8e-4, n_test=1000, pgd_steps=50, n_samples=16, clf_epochs=10, n_cert=500, cert_n=10000)),
+        quick=dict(epochs=8, ch=16, batch_size=64, lr_max=3e-3, n_train=None, n_test=300, pgd_steps=20, n_samples=8, clf_epochs=2, n_cert=40, cert_n=200),
+        full=dict(source='embedded', epochs=100, ch=32, batch_size=128, lr_max=8e-4, n_test=1000, pgd_steps=50, n_samples=16, clf_epochs=10, n_cert=500, cert_n=10000)),
 }
 
 def experiments_dir()->Path:

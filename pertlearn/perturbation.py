@@ -165,14 +165,22 @@ def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
                steps:int=50, step_size:float|None=None, # default ε/20, as the reference
                restarts:int=1, random_start:bool=True,
                done=None, # optional f(x_member, u) -> (batch,) bool: examples to stop early
-               generator:torch.Generator|None=None)->tuple[torch.Tensor, torch.Tensor]:
-    "Maximise `objective` over each example's ball ‖u‖ ≤ ε; returns the best (u, value) per example."
-    eps = ps._eps(eps); alpha = eps / 20 if step_size is None else step_size
+               generator:torch.Generator|None=None,
+               init:torch.Tensor|None=None, # start of the first restart (batch, d), e.g. the encoder's code; later ones are random
+              )->tuple[torch.Tensor, torch.Tensor]:
+    "Maximise `objective` over each example's ball ‖u‖ ≤ ε (a number or one per example); returns the best (u, value) per example."
+    eps = ps._eps(eps)
+    if not isinstance(eps, (int, float)): eps = torch.as_tensor(eps, dtype=x.dtype, device=x.device).reshape(-1, 1)
+    alpha = eps / 20 if step_size is None else step_size
     with torch.no_grad(): prior = ps.prior(x)
     B, d = prior[0].shape
     best_u = torch.zeros(B, d, device=x.device); best_v = torch.full((B,), -float('inf'), device=x.device)
     for r in range(restarts):
-        u = sample_ball(B, d, eps, 'uniform', generator, device=x.device) if random_start else torch.zeros(B, d, device=x.device)
+        if r == 0 and init is not None: u = project_l2(init.detach().to(x.device), eps)
+        elif random_start:
+            gdev = generator.device if generator is not None else x.device
+            u = sample_ball(B, d, 1.0, 'uniform', generator, device=gdev).to(x.device) * eps  # scaled: ε may be per example
+        else: u = torch.zeros(B, d, device=x.device)
         active = torch.ones(B, dtype=torch.bool, device=x.device)
         for t in range(steps + 1):
             u = u.detach().requires_grad_(True)

@@ -1,4 +1,4 @@
-"""Small classifiers to attack and certify inside learned perturbation sets: a conv net for MNIST-RTS.
+"""Classifiers and segmenters to attack, certify and robustly train inside learned perturbation sets: a conv net for MNIST-RTS, a wide and a small residual network for 32×32 images, a U-Net for per-pixel labels.
 
 Docs: https://pertlearn.github.io/pertlearn/nbs/models.classifiers.html.md"""
 
@@ -8,9 +8,10 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/models.classifiers.html.md"""
 from __future__ import annotations
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['Normalize', 'MNISTConvNet']
+__all__ = ['Normalize', 'MNISTConvNet', 'WideResNet', 'CifarResNet', 'UNet', 'SegCrossEntropy']
 
 # %% ../../nbs/03_models.classifiers.ipynb #13c58d00
 class Normalize(nn.Module):
@@ -42,3 +43,127 @@ class MNISTConvNet(nn.Module):
     def forward(self, x:torch.Tensor)->torch.Tensor:
         if x.ndim != 4: raise ValueError(f"expected images (batch, {self.hparams['in_ch']}, H, W); got shape {tuple(x.shape)}")
         return self.head(self.features(self.norm(x)))
+
+# %% ../../nbs/03_models.classifiers.ipynb #9ed3cc93
+_CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)
+
+class _WideBlock(nn.Module):
+    "Pre-activation basic block of a wide ResNet (optional dropout between the convs)."
+    def __init__(self, ci, co, stride, dropout=0.):
+        super().__init__()
+        self.bn1, self.conv1 = nn.BatchNorm2d(ci), nn.Conv2d(ci, co, 3, stride, 1, bias=False)
+        self.bn2, self.conv2 = nn.BatchNorm2d(co), nn.Conv2d(co, co, 3, 1, 1, bias=False)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.short = None if (ci == co and stride == 1) else nn.Conv2d(ci, co, 1, stride, bias=False)
+    def forward(self, x):
+        o = F.relu(self.bn1(x))
+        sc = x if self.short is None else self.short(o)
+        o = self.conv2(self.drop(F.relu(self.bn2(self.conv1(o)))))
+        return o + sc
+
+class WideResNet(nn.Module):
+    "WRN-`depth`-`widen` for 32×32 images in [0, 1] (WRN-28-10 by default, as the reference's CIFAR classifier); returns logits."
+    def __init__(self, depth:int=28, # 6n + 4 layers: n blocks per stage
+                 widen:int=10, # width multiplier k (stages of 16k, 32k, 64k channels)
+                 num_classes:int=10, in_ch:int=3,
+                 dropout:float=0., # dropout inside each block
+                 mean=_CIFAR_MEAN, std=_CIFAR_STD): # input normalisation, applied inside the model
+        super().__init__()
+        if (depth - 4) % 6 or depth < 10: raise ValueError(f"WideResNet depth must be 6n + 4 with n ≥ 1 (10, 16, 22, 28, ...); got {depth}")
+        n = (depth - 4) // 6; w = [16, 16 * widen, 32 * widen, 64 * widen]
+        self.hparams = dict(depth=depth, widen=widen, num_classes=num_classes, in_ch=in_ch, dropout=dropout)
+        self.norm = Normalize(mean, std)
+        self.stem = nn.Conv2d(in_ch, w[0], 3, 1, 1, bias=False)
+        blocks = []
+        for s in range(3):
+            for i in range(n): blocks.append(_WideBlock(w[s] if i == 0 else w[s + 1], w[s + 1], (1 if s == 0 else 2) if i == 0 else 1, dropout))
+        self.blocks = nn.Sequential(*blocks)
+        self.bn, self.fc = nn.BatchNorm2d(w[3]), nn.Linear(w[3], num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+        nn.init.zeros_(self.fc.bias)
+    def forward(self, x:torch.Tensor)->torch.Tensor:
+        if x.ndim != 4: raise ValueError(f"expected images (batch, {self.hparams['in_ch']}, H, W); got shape {tuple(x.shape)}")
+        o = F.relu(self.bn(self.blocks(self.stem(self.norm(x)))))
+        return self.fc(F.adaptive_avg_pool2d(o, 1).flatten(1))
+
+# %% ../../nbs/03_models.classifiers.ipynb #c9e9eaef
+class _BasicBlock(nn.Module):
+    "Post-activation basic block of the CIFAR ResNets (1×1 projection shortcut when the shape changes)."
+    def __init__(self, ci, co, stride):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(ci, co, 3, stride, 1, bias=False), nn.BatchNorm2d(co)
+        self.conv2, self.bn2 = nn.Conv2d(co, co, 3, 1, 1, bias=False), nn.BatchNorm2d(co)
+        self.short = nn.Identity() if (ci == co and stride == 1) else nn.Sequential(nn.Conv2d(ci, co, 1, stride, bias=False), nn.BatchNorm2d(co))
+    def forward(self, x):
+        o = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(o)) + self.short(x))
+
+class CifarResNet(nn.Module):
+    "A small ResNet for 32×32 images in [0, 1] (ResNet-20 by default: 3 stages of (depth − 2)/6 blocks); returns logits."
+    def __init__(self, depth:int=20, # 6n + 2: 20, 32, 44, 56, ...
+                 width:int=16, # channels of the first stage (then 2·width, 4·width)
+                 num_classes:int=10, in_ch:int=3,
+                 mean=_CIFAR_MEAN, std=_CIFAR_STD):
+        super().__init__()
+        if (depth - 2) % 6 or depth < 8: raise ValueError(f"CifarResNet depth must be 6n + 2 with n ≥ 1 (8, 14, 20, 32, ...); got {depth}")
+        n = (depth - 2) // 6; w = [width, 2 * width, 4 * width]
+        self.hparams = dict(depth=depth, width=width, num_classes=num_classes, in_ch=in_ch)
+        self.norm = Normalize(mean, std)
+        self.stem = nn.Sequential(nn.Conv2d(in_ch, w[0], 3, 1, 1, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(inplace=True))
+        self.blocks = nn.Sequential(*[_BasicBlock(w[max(s - 1, 0)] if i == 0 else w[s], w[s], (2 if s > 0 else 1) if i == 0 else 1)
+                                      for s in range(3) for i in range(n)])
+        self.fc = nn.Linear(w[2], num_classes)
+    def forward(self, x:torch.Tensor)->torch.Tensor:
+        if x.ndim != 4: raise ValueError(f"expected images (batch, {self.hparams['in_ch']}, H, W); got shape {tuple(x.shape)}")
+        return self.fc(F.adaptive_avg_pool2d(self.blocks(self.stem(self.norm(x))), 1).flatten(1))
+
+# %% ../../nbs/03_models.classifiers.ipynb #15e6d256
+def _double_conv(ci, co): return nn.Sequential(*_conv_bn(ci, co), *_conv_bn(co, co))
+
+class UNet(nn.Module):
+    "U-Net segmenter for images in [0, 1] of any size: per-pixel logits (batch, classes, H, W)."
+    def __init__(self, num_classes:int=36, # classes (36: the reference's 35 materials + other)
+                 in_ch:int=3, # input channels
+                 base:int=32, # channels of the first stage (doubling at each down-sampling)
+                 depth:int=4, # number of down-sampling stages
+                 mean=0.5, std=0.25): # input normalisation, applied inside the model
+        super().__init__()
+        if depth < 1: raise ValueError(f"UNet depth must be ≥ 1, got {depth}")
+        self.hparams = dict(num_classes=num_classes, in_ch=in_ch, base=base, depth=depth)
+        self.norm = Normalize(mean, std)
+        ch = [base * 2**i for i in range(depth + 1)]
+        self.inc = _double_conv(in_ch, ch[0])
+        self.down = nn.ModuleList([_double_conv(ch[i], ch[i + 1]) for i in range(depth)])
+        self.up = nn.ModuleList([nn.ConvTranspose2d(ch[i + 1], ch[i], 2, stride=2) for i in reversed(range(depth))])
+        self.dec = nn.ModuleList([_double_conv(2 * ch[i], ch[i]) for i in reversed(range(depth))])
+        self.out = nn.Conv2d(ch[0], num_classes, 1)
+    def forward(self, x:torch.Tensor)->torch.Tensor:
+        if x.ndim != 4: raise ValueError(f"expected images (batch, {self.hparams['in_ch']}, H, W); got shape {tuple(x.shape)}")
+        H, W = x.shape[-2:]; m = 2 ** self.hparams['depth']
+        ph, pw = (-H) % m, (-W) % m
+        h = self.norm(x)
+        if ph or pw: h = F.pad(h, (0, pw, 0, ph), mode='reflect' if min(H, W) > max(ph, pw) else 'replicate')
+        skips = [self.inc(h)]
+        for d in self.down: skips.append(d(F.max_pool2d(skips[-1], 2)))
+        h = skips.pop()
+        for up, dec in zip(self.up, self.dec): h = dec(torch.cat([up(h), skips.pop()], 1))
+        return self.out(h)[..., :H, :W]
+
+class SegCrossEntropy(nn.Module):
+    "Cross-entropy over pixels whose label is not `ignore_index`: the mean over valid pixels, or one mean per image."
+    def __init__(self, ignore_index:int=-100, # label of pixels that do not count
+                 reduction:str='mean'): # 'mean' (over all valid pixels of the batch), 'none' (per image) or 'sum' (of per-image means)
+        super().__init__()
+        if reduction not in ('mean', 'none', 'sum'): raise ValueError(f"reduction must be 'mean', 'none' or 'sum'; got {reduction!r}")
+        self.ignore_index, self.reduction = ignore_index, reduction
+    def forward(self, logits:torch.Tensor, y:torch.Tensor)->torch.Tensor:
+        if logits.ndim != 4 or y.shape != (logits.shape[0], *logits.shape[2:]):
+            raise ValueError(f"need logits (batch, classes, H, W) and labels (batch, H, W); got {tuple(logits.shape)} and {tuple(y.shape)}")
+        ce = F.cross_entropy(logits, y.long(), reduction='none', ignore_index=self.ignore_index)   # 0 at ignored pixels
+        valid = (y != self.ignore_index)
+        if self.reduction == 'mean': return ce.sum() / valid.sum().clamp_min(1)
+        per = ce.flatten(1).sum(1) / valid.flatten(1).sum(1).clamp_min(1)
+        return per if self.reduction == 'none' else per.sum()
+    def activation(self, x): return F.softmax(x, dim=1)
+    def decodes(self, x): return x.argmax(dim=1)
