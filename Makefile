@@ -34,3 +34,6 @@ readme: install  ## README.md from index.ipynb
 
 bench: install
 	$(BIN)/python benchmarks/bench_train.py
+
+docs: install  ## HTML documentation of the executed chapters in _docs/ (no Quarto needed)
+	$(BIN)/pertlearn docs

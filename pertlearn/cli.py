@@ -1,4 +1,4 @@
-"""`pertlearn run <experiment> [--quick] [-p name value ...]`, and `pertlearn list`.
+"""`pertlearn run <experiment> [--quick] [-p name value ...]`, `pertlearn learn PAIRS OUT`, `pertlearn docs`, and `pertlearn list`.
 
 Docs: https://pertlearn.github.io/pertlearn/nbs/cli.html.md"""
 
@@ -31,11 +31,21 @@ def parser()->argparse.ArgumentParser:
     r.add_argument('--kernel', default='python3', help='Jupyter kernel name (default: python3)')
     r.add_argument('--log', action='store_true', help="stream the notebook's output while it runs")
     l = sub.add_parser('list', help='list experiments and their parameters for quick and full mode')
+    from pertlearn.learn import add_learn_args
+    from pertlearn.docs import add_docs_args
+    add_learn_args(sub.add_parser('learn', help='learn a perturbation set from your own paired images',
+        description='Learn a perturbation set from a folder of pairs (two sub-folders with matching file names) or a CSV of '
+                    'pairs; reports quality metrics and eps statistics and saves the set (safetensors + JSON).'))
+    add_docs_args(sub.add_parser('docs', help='execute the chapter notebooks and render them to HTML in _docs/ (no Quarto needed)'))
     return p
 
 def main(argv=None)->int:
     "Entry point of the `pertlearn` command."
     a = parser().parse_args(argv)
+    if a.cmd == 'learn':
+        from pertlearn.learn import run_learn; return run_learn(a)
+    if a.cmd == 'docs':
+        from pertlearn.docs import run_docs; return run_docs(a)
     if a.cmd == 'list':
         for k in EXPERIMENTS:
             print(f"{k}: {EXPERIMENTS[k]['description']}\n  quick: {experiment_params(k, True)}\n  full:  {experiment_params(k, False)}")

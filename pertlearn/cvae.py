@@ -17,9 +17,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['LOGVAR_MIN', 'LOGVAR_MAX', 'CVAE_REGISTRY', 'bound_logvar', 'kl_gaussian', 'whitened_offset', 'CVAEOutput',
-           'reparameterize', 'register_cvae', 'build_cvae', 'CVAE', 'recon_loss', 'CVAELoss', 'LinearCVAE',
-           'save_tensors', 'load_tensors', 'save_cvae', 'load_cvae']
+__all__ = ['LOGVAR_MIN', 'LOGVAR_MAX', 'CVAE_REGISTRY', 'ARCH_MODULES', 'bound_logvar', 'kl_gaussian', 'whitened_offset',
+           'CVAEOutput', 'reparameterize', 'register_cvae', 'build_cvae', 'CVAE', 'recon_loss', 'CVAELoss',
+           'LinearCVAE', 'save_tensors', 'load_tensors', 'save_cvae', 'load_cvae']
 
 # %% ../nbs/01_cvae.ipynb #1202ea31
 LOGVAR_MIN, LOGVAR_MAX = math.log(1e-3), math.log(10.)
@@ -69,8 +69,19 @@ def register_cvae(name:str):
         return cls
     return deco
 
+ARCH_MODULES = ('pertlearn.models', 'pertlearn.learn')  # where the package's architectures are defined
+
+def _import_architectures():
+    "Import every module that registers architectures, so a saved set loads without the user importing its model."
+    import importlib, pkgutil
+    for name in ARCH_MODULES:
+        try: mod = importlib.import_module(name)
+        except ImportError: continue
+        for m in pkgutil.iter_modules(getattr(mod, '__path__', [])): importlib.import_module(f"{name}.{m.name}")
+
 def build_cvae(arch:str, **hparams)->'CVAE':
     "Instantiate the registered architecture `arch` with `hparams`."
+    if arch not in CVAE_REGISTRY: _import_architectures()
     if arch not in CVAE_REGISTRY:
         raise ValueError(f"unknown CVAE architecture {arch!r}; registered: {sorted(CVAE_REGISTRY)} (import the module that defines it)")
     return CVAE_REGISTRY[arch](**hparams)

@@ -170,11 +170,8 @@ def list_pretrained()->list[str]:
 
 def pretrained(name:str='mnist-rts', # a name from `list_pretrained()`
                device='cpu')->PerturbationSet:
-    "Load a perturbation set shipped with the package (trained on the embedded data)."
-    if name not in list_pretrained():
-        raise ValueError(f"no pretrained set {name!r}; available: {', '.join(list_pretrained()) or 'none (rebuild with tools/make_pretrained.py)'}")
-    import pertlearn.models.mnist  # registers the architectures the shipped sets use
-    return PerturbationSet.load(pretrained_dir()/name, device)
+    "Load a perturbation set shipped with the package (trained on the embedded data): `PerturbationSet.pretrained`."
+    return PerturbationSet.pretrained(name, device)
 
 # %% ../nbs/12_learn.ipynb #29b49b13
 def add_learn_args(p):

@@ -155,6 +155,15 @@ class PerturbationSet:
         except json.JSONDecodeError as e: raise ValueError(f"corrupt {path/'set.json'}: {e}") from None
         return cls(cvae, info.get('eps'), info.get('stats'), info.get('meta'))
 
+    @classmethod
+    def pretrained(cls, name:str='mnist-rts', device='cpu')->'PerturbationSet':
+        "Load a set shipped with the package (small, trained on the embedded data; works offline)."
+        import pertlearn
+        root = Path(pertlearn.__file__).parent/'pretrained'
+        avail = sorted(p.name for p in root.iterdir() if (p/'set.json').exists()) if root.is_dir() else []
+        if name not in avail: raise ValueError(f"no pretrained set {name!r}; shipped: {', '.join(avail) or 'none'}")
+        return cls.load(root/name, device)
+
     def __repr__(self):
         return f"PerturbationSet({type(self.cvae).__name__}, latent_dim={self.latent_dim}, eps={self.eps})"
 

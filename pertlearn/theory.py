@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from .cvae import CVAE, LinearCVAE, kl_gaussian
-from .perturbation import PerturbationSet, project_l2, sample_ball
+from .perturbation import PerturbationSet, project_l2, sample_ball, latent_pgd
 
 # %% auto #0
 __all__ = ['mse_dist', 'approximation_error', 'encoder_approximation_error', 'reconstruction_error', 'identity_error',
@@ -35,22 +35,10 @@ def _chunked(fn, bs, *tensors):
     if isinstance(outs[0], tuple): return tuple(torch.cat(o) for o in zip(*outs))
     return torch.cat(outs)
 
-def _descend(ps, x, xt, u, eps, steps, alpha, dist, prior):
-    "Projected normalised gradient descent on d(h_x(u), x̃) from `u`; returns the best (u, value) visited."
-    best_u, best_v = u.detach().clone(), torch.full((len(x),), float('inf'), device=x.device)
-    for t in range(steps + 1):
-        u = u.detach().requires_grad_(True)
-        v = dist(ps.decode(u, x, prior), xt)
-        grad, = torch.autograd.grad(v.sum(), u)
-        with torch.no_grad():
-            vd = torch.nan_to_num(v.detach(), nan=float('inf'))
-            better = vd < best_v
-            best_v = torch.where(better, vd, best_v); best_u = torch.where(better[:, None], u.detach(), best_u)
-            if t == steps: break
-            gn = grad.norm(dim=1, keepdim=True)
-            step = torch.where(gn > 0, grad / gn.clamp_min(1e-12), torch.zeros_like(grad))
-            u = project_l2(u - alpha * step, eps)
-    return best_u, best_v
+def _descend(ps, x, xt, u, eps, steps, alpha, dist):
+    "Projected normalised gradient descent on d(h_x(u), x̃) from `u` (`latent_pgd` on −d); the best (u, value) visited."
+    u, negd = latent_pgd(lambda xm, _: -dist(xm, xt), ps, x, eps, steps, alpha, restarts=1, init=u)
+    return u, -negd
 
 def _random_start(B, d, eps, generator, x):
     "Uniform points in the ball, drawn on the generator's device and moved to the inputs' device."
@@ -76,11 +64,11 @@ def approximation_error(ps:PerturbationSet, # the perturbation set
     starts = torch.stack([_random_start(len(x), ps.latent_dim, eps, generator, x) for _ in range(restarts)], 1) \
              if restarts else torch.zeros(len(x), 0, ps.latent_dim, device=x.device, dtype=x.dtype)
     def one(x, xt, starts):
-        with torch.no_grad(): prior = ps.prior(x); u0 = project_l2(ps.encode(x, xt), eps)
+        with torch.no_grad(): u0 = project_l2(ps.encode(x, xt), eps)
         with torch.enable_grad():
-            best_u, best_v = _descend(ps, x, xt, u0, eps, steps, alpha, dist, prior)
+            best_u, best_v = _descend(ps, x, xt, u0, eps, steps, alpha, dist)
             for r in range(restarts):
-                u, v = _descend(ps, x, xt, starts[:, r], eps, steps, alpha, dist, prior)
+                u, v = _descend(ps, x, xt, starts[:, r], eps, steps, alpha, dist)
                 better = v < best_v
                 best_v = torch.where(better, v, best_v); best_u = torch.where(better[:, None], u, best_u)
         return best_v, best_u

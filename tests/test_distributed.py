@@ -1,11 +1,11 @@
-"Two CPU processes under torchrun (gloo) train to the weights one process reaches on the same global batches."
+"Two CPU processes under torchrun (gloo) train to the weights one process reaches on the same global batches (float64)."
 import os, subprocess, sys
 from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
 ARGS = ['-m', 'pertlearn.distributed', '--cpu', '--n-train', '256', '--bs', '64', '--epochs', '2', '--ch', '4', '--latent', '8',
-        '--arch', 'mnist_conv', '--no-progress']
+        '--arch', 'mnist_conv', '--no-progress', '--double']
 
 def _run(cmd, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1')
@@ -20,9 +20,10 @@ def test_two_processes_match_one(tmp_path):
     from pertlearn.distributed import compare_sets
     from pertlearn.perturbation import PerturbationSet
     d = compare_sets(tmp_path/'one', tmp_path/'two')
-    # every weight agrees; conv biases feeding batch norm have zero true gradient (Adam moves them on rounding noise)
-    assert d['weights'] < 1e-4, d
-    assert d['outputs'] < 5e-3, d
+    # float64 (--double): the only difference left is the order of sums, far below Adam's ε; every tensor agrees
+    # (in float32 Adam amplifies rounding noise where a true gradient is ~0: see nbs/13_distributed.ipynb)
+    assert d['all_tensors'] < 1e-6, d
+    assert d['outputs'] < 1e-6, d
     a, b = PerturbationSet.load(tmp_path/'one'), PerturbationSet.load(tmp_path/'two')
     assert a.eps == pytest.approx(b.eps, rel=2e-2)
     assert b.meta['distributed']['world_size'] == 2 and a.meta['distributed']['world_size'] == 1
