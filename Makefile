@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $@
 
-.PHONY: install quick test check nbtest pytest readme bench docs
+.PHONY: install quick test check nbtest pytest readme bench docs results
 install: $(BIN)/.installed
 
 quick: install  ## the main job: learn an MNIST-RTS perturbation set on the embedded digits (quick mode)
@@ -37,3 +37,8 @@ bench: install
 
 docs: install  ## HTML documentation of the executed chapters in _docs/ (no Quarto needed)
 	$(BIN)/pertlearn docs
+
+results:  ## copy the quick run's metrics and figures into results/ (what the README shows), then rebuild the README
+	mkdir -p results/mnist-rts-quick
+	cp _runs/mnist-rts-quick/{params.json,metrics.json,*.png} results/mnist-rts-quick/
+	$(BIN)/python tools/make_readme.py

@@ -20,6 +20,13 @@ EXPERIMENTS = {
         description="Learn a perturbation set for rotated, translated and scaled MNIST digits; report its quality and attack/certify a classifier through it.",
         quick=dict(epochs=8, ch=16, batch_size=64, lr_max=3e-3, n_train=None, n_test=300, pgd_steps=20, n_samples=8, clf_epochs=2, n_cert=40, cert_n=200),
         full=dict(source='embedded', epochs=100, ch=32, batch_size=128, lr_max=8e-4, n_test=1000, pgd_steps=50, n_samples=16, clf_epochs=10, n_cert=500, cert_n=10000)),
+    'mnist-rts-robust': dict(notebook='mnist_rts_robust.ipynb',
+        description="Train a classifier five ways (standard, real RTS augmentation, learned-set augmentation, latent adversarial training, latent noise) with the same budget; compare clean, real-RTS, latent-PGD robust and certified accuracy.",
+        quick=dict(set_path='pretrained:mnist-rts', n_train=1500, n_test=500, n_attack=150, n_cert=50, epochs=3, batch_size=64,
+                   clf_ch=16, clf_hidden=64, adv_steps=2, pgd_steps=10, cert_n0=32, cert_n=200, certify_all=False),
+        full=dict(set_path=None, set_epochs=100, set_latent=128, set_ch=32, set_bs=128, set_lr_max=8e-4, epochs=20, batch_size=128,
+                  clf_ch=32, clf_hidden=128, adv_steps=7, pgd_steps=50, n_test=1000, n_attack=1000, n_cert=500, cert_n0=100,
+                  cert_n=10000, certify_all=True)),
 }
 
 def experiments_dir()->Path:

@@ -156,16 +156,19 @@ class LatentAdversarialTraining(PerturbationCallback):
         eps = float(self.ps._eps(self.eps)); model = self.learn.model if model is None else model
         step = 2.5 * eps / self.steps if self.step_size is None else self.step_size
         kind = self.attack_loss or ('seg' if y.ndim > 1 else 'ce')
+        gen = g if isinstance(g, torch.Generator) else as_generator(self.seed if g is None else g, x.device)
+        if self.record:   # the attack's own starting point: the same draw from a copy of the generator
+            g0 = torch.Generator(device=gen.device); g0.set_state(gen.get_state())
+            u0 = sample_ball(len(x), self.ps.latent_dim, eps, 'uniform', g0, device=x.device) if self.random_start else \
+                 torch.zeros(len(x), self.ps.latent_dim, device=x.device)
         atk = LatentPGD(model, self.ps, eps, self.steps, step, restarts=1, loss=kind, early_stop=False,
-                        random_start=self.random_start, ignore_index=self.ignore_index,
-                        generator=g if g is not None else as_generator(self.seed, x.device))
+                        random_start=self.random_start, ignore_index=self.ignore_index, generator=gen)
         before = bn_state(model) if self.check else None
         x_adv = atk(x, y)
         if self.check and not same_state(before, bn_state(model)):
             raise AssertionError("the attack changed the classifier's batch-norm statistics or its train/eval mode")
         if self.record:
             with frozen_eval(model, self.ps.cvae), torch.no_grad():
-                u0 = sample_ball(len(x), self.ps.latent_dim, eps, 'uniform', as_generator(derive_seed(self.seed, 'record', len(self.records)), x.device), device=x.device)
                 l0 = per_example_loss(model(self.ps.decode(u0, x)), y, self.ignore_index).mean()
                 l1 = per_example_loss(model(x_adv), y, self.ignore_index).mean()
             self.records.append(dict(random_loss=float(l0), adv_loss=float(l1)))
