@@ -36,6 +36,13 @@ EXPERIMENTS = {
                   n_quality=500, pgd_steps=50, n_samples=16, clf_arch='resnet', clf_depth=20, clf_ch=16, clf_epochs=100, clf_bs=128,
                   clf_lr=3e-3, train_radius='max', adv_steps=7, attack_steps=50, n_attack=1000, n_cert=500, cert_n0=100, cert_n=10000,
                   cert_radius='q75', certify_all=True)),
+    'illumination': dict(notebook='illumination.ipynb',
+        description="Learn a relighting perturbation set (MIT Multi-Illumination layout; embedded procedural scenes by default), report latent-offset statistics and set quality, relight by walking the latent, and compare material segmenters (standard, random-flash, set augmentation, latent adversarial, latent-noise certified).",
+        quick=dict(epochs=30, widths=[8, 16, 32, 32, 32], lr_max=2e-3, repeats=4, eval_pairs=8, pgd_steps=20, n_samples=8,
+                   seg_epochs=15, seg_base=8, seg_depth=3, n_attack=8, adv_steps=3, n_cert=2, cert_n=100, cert_batch=100),
+        full=dict(source='folder', mip=5, crop=None, epochs=100, batch_size=32, widths=[32, 64, 128, 256, 256], lr_max=1e-3,
+                  beta_max=1.0, repeats=1, eval_pairs=24, pgd_steps=50, n_samples=16, seg_epochs=400, seg_base=32, seg_depth=4,
+                  n_attack=100, adv_steps=7, n_cert=30, cert_n=1000, cert_batch=200)),
 }
 
 def experiments_dir()->Path:
