@@ -7,6 +7,7 @@ import sys, re
 from pathlib import Path
 import nbformat
 from nbconvert import MarkdownExporter
+from traitlets.config import Config
 from nbconvert.preprocessors import ExecutePreprocessor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,11 +20,14 @@ def render(execute=True)->str:
     for c in nb.cells:
         src = c.source.lstrip()
         if c.cell_type == 'code' and re.search(r'^#\|\s*hide\b', src, re.M): continue
+        if c.cell_type == 'code' and re.search(r'^#\|\s*echo:\s*false', src, re.M):  # output only
+            c.metadata.setdefault('tags', []).append('remove_input')
         if c.cell_type == 'code':
             c.source = '\n'.join(l for l in c.source.splitlines() if not l.startswith('#|')).strip()
         keep.append(c)
     nb.cells = keep
-    body, res = MarkdownExporter(exclude_output_prompt=True, exclude_input_prompt=True).from_notebook_node(nb)
+    body, res = MarkdownExporter(config=Config({'TagRemovePreprocessor': {'enabled': True, 'remove_input_tags': ['remove_input']}}),
+                                 exclude_output_prompt=True, exclude_input_prompt=True).from_notebook_node(nb)
     for name, data in res.get('outputs', {}).items():
         (ROOT/'_readme_files').mkdir(exist_ok=True); (ROOT/'_readme_files'/name).write_bytes(data)
         body = body.replace(f']({name})', f'](_readme_files/{name})')
