@@ -161,7 +161,7 @@ class PerturbationSet:
         import pertlearn
         root = Path(pertlearn.__file__).parent/'pretrained'
         avail = sorted(p.name for p in root.iterdir() if (p/'set.json').exists()) if root.is_dir() else []
-        if name not in avail: raise ValueError(f"no pretrained set {name!r}; shipped: {', '.join(avail) or 'none'}")
+        if name not in avail: raise ValueError(f"no pretrained set {name!r}; available: {', '.join(avail) or 'none'}")
         return cls.load(root/name, device)
 
     def __repr__(self):

