@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2
+from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches
 from .utils import as_generator
 
 # %% auto #0
@@ -264,13 +264,6 @@ ATTACKS = {
     'l2_pgd': lambda model, ps, eps, **kw: L2PGD(model, eps, **kw),
 }
 
-def _xy_batches(data, bs):
-    "Yield (x, y) batches from a pair of tensors or an iterable of batches."
-    if isinstance(data, (tuple, list)) and len(data) == 2 and torch.is_tensor(data[0]):
-        for i in range(0, len(data[0]), bs): yield data[0][i:i+bs], data[1][i:i+bs]
-    else:
-        for b in data: yield b[0], b[1]
-
 def _device(model, ps):
     for m in (model, getattr(ps, 'cvae', None)):
         p = next(m.parameters(), None) if isinstance(m, nn.Module) else None
@@ -292,7 +285,7 @@ def robust_accuracy(model:nn.Module, # classifier (batch, classes) on inputs in 
     dev = _device(model, ps)
     if not isinstance(kw.get('generator'), torch.Generator): kw['generator'] = as_generator(kw.get('generator'), dev)
     robust = [[] for _ in eps_sorted]
-    for x, y in _xy_batches(data, bs):
+    for x, y, *_ in iter_batches(data, bs):
         x, y = x.to(dev), y.to(dev)
         with frozen_eval(model), torch.no_grad():
             logits = model(x)

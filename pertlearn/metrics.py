@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from .perturbation import PerturbationSet
+from .perturbation import PerturbationSet, iter_batches
 from .theory import (mse_dist, approximation_error, encoder_approximation_error, reconstruction_error,
     identity_error, expected_approximation_error, expected_prior_reconstruction, pair_kl)
 
@@ -17,12 +17,6 @@ from .theory import (mse_dist, approximation_error, encoder_approximation_error,
 __all__ = ['evaluate_set', 'summarize']
 
 # %% ../nbs/06_metrics.ipynb #3151ed10
-def _iter_pairs(data, bs):
-    if isinstance(data, (tuple, list)) and torch.is_tensor(data[0]):
-        for i in range(0, len(data[0]), bs): yield tuple(t[i:i+bs] for t in data)
-    else:
-        for b in data: yield tuple(b)
-
 def evaluate_set(ps:PerturbationSet, data, # (x, x̃[, group]) tensors, or an iterable of such batches
                  eps:float|None=None, # radius (defaults to `ps.eps`)
                  steps:int=50, restarts:int=1, # latent PGD budget for the approximation error
@@ -30,7 +24,7 @@ def evaluate_set(ps:PerturbationSet, data, # (x, x̃[, group]) tensors, or an it
                  dist=mse_dist, bs:int=256, seed:int=0)->pd.DataFrame:
     "Every quality metric of `ps` on pairs `data`, one row per pair (see the table above)."
     eps = float(ps._eps(eps)); g = torch.Generator().manual_seed(seed); rows = []
-    for b in _iter_pairs(data, bs):
+    for b in iter_batches(data, bs):
         x, xt = b[0].to(ps.device), b[1].to(ps.device)
         with torch.no_grad():
             off = ps.encode(x, xt).norm(dim=1)

@@ -14,7 +14,7 @@ from .cvae import CVAE, whitened_offset, save_cvae, load_cvae
 from .utils import atomic_write_json
 
 # %% auto #0
-__all__ = ['project_l2', 'sample_ball', 'offset_stats', 'PerturbationSet', 'latent_pgd']
+__all__ = ['project_l2', 'sample_ball', 'offset_stats', 'iter_batches', 'PerturbationSet', 'latent_pgd']
 
 # %% ../nbs/02_perturbation_set.ipynb #efc62f9b
 def project_l2(u:torch.Tensor, # latents, (batch, ...) — each example projected separately
@@ -55,13 +55,12 @@ def offset_stats(norms:torch.Tensor|np.ndarray)->dict:
                 median=float(q[1]), q75=float(q[2]), q90=float(q[3]), q95=float(q[4]), max=float(a.max()))
 
 # %% ../nbs/02_perturbation_set.ipynb #80ef54c5
-def _batches(data, bs=256):
-    "Yield (x, x̃) batches from a pair of tensors or from an iterable of batches."
-    if isinstance(data, (tuple, list)) and len(data) >= 2 and torch.is_tensor(data[0]):
-        x, xt = data[0], data[1]
-        for i in range(0, len(x), bs): yield x[i:i+bs], xt[i:i+bs]
+def iter_batches(data, bs:int=256):
+    "Yield tuples of tensors in batches of `bs` from a tuple of equal-length tensors, or pass through an iterable of batches."
+    if isinstance(data, (tuple, list)) and torch.is_tensor(data[0]):
+        for i in range(0, len(data[0]), bs): yield tuple(t[i:i+bs] for t in data)
     else:
-        for b in data: yield b[0], b[1]
+        for b in data: yield tuple(b)
 
 class PerturbationSet:
     "A learned perturbation set S(x) = {g(μ(x)+σ(x)⊙u, x) : ‖u‖₂ ≤ ε} in whitened latent coordinates u."
@@ -105,7 +104,7 @@ class PerturbationSet:
     @torch.no_grad()
     def offsets(self, data, bs:int=256)->torch.Tensor:
         "‖u_enc‖ for every pair in `data` ((x, x̃) tensors or an iterable of batches)."
-        return torch.cat([self.encode(x.to(self.device), xt.to(self.device)).norm(dim=1).cpu() for x, xt in _batches(data, bs)])
+        return torch.cat([self.encode(x.to(self.device), xt.to(self.device)).norm(dim=1).cpu() for x, xt, *_ in iter_batches(data, bs)])
 
     def choose_eps(self, data, percentile:float=50., bs:int=256)->dict:
         "Set ε to a percentile of the offset norms on (validation) pairs `data`; returns the statistics."
