@@ -17,8 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['LOGVAR_MIN', 'LOGVAR_MAX', 'CVAE_REGISTRY', 'ARCH_MODULES', 'bound_logvar', 'kl_gaussian', 'whitened_offset',
-           'CVAEOutput', 'reparameterize', 'register_cvae', 'build_cvae', 'CVAE', 'recon_loss', 'CVAELoss',
+__all__ = ['LOGVAR_MIN', 'LOGVAR_MAX', 'CVAE_REGISTRY', 'bound_logvar', 'kl_gaussian', 'whitened_offset', 'CVAEOutput',
+           'reparameterize', 'register_cvae', 'find_architecture', 'build_cvae', 'CVAE', 'recon_loss', 'CVAELoss',
            'LinearCVAE', 'save_tensors', 'load_tensors', 'save_cvae', 'load_cvae']
 
 # %% ../nbs/01_cvae.ipynb #1202ea31
@@ -69,22 +69,21 @@ def register_cvae(name:str):
         return cls
     return deco
 
-ARCH_MODULES = ('pertlearn.models', 'pertlearn.learn')  # where the package's architectures are defined
-
-def _import_architectures():
-    "Import every module that registers architectures, so a saved set loads without the user importing its model."
-    import importlib, pkgutil
-    for name in ARCH_MODULES:
-        try: mod = importlib.import_module(name)
-        except ImportError: continue
-        for m in pkgutil.iter_modules(getattr(mod, '__path__', [])): importlib.import_module(f"{name}.{m.name}")
+def find_architecture(arch:str, # a registered name
+                      module:str|None=None, # the module that defines it (saved configs record it), imported if needed
+                     )->type:
+    "The CVAE class registered as `arch`, importing `module` (one of this package's) if it is not registered yet."
+    if arch not in CVAE_REGISTRY and module:
+        if module.split('.')[0] != 'pertlearn': raise ValueError(f"architecture {arch!r}: module {module!r} is not part of pertlearn; import it yourself before loading")
+        import importlib
+        importlib.import_module(module)
+    if arch not in CVAE_REGISTRY:
+        raise ValueError(f"unknown CVAE architecture {arch!r}; registered: {sorted(CVAE_REGISTRY)} (import the module that defines it)")
+    return CVAE_REGISTRY[arch]
 
 def build_cvae(arch:str, **hparams)->'CVAE':
     "Instantiate the registered architecture `arch` with `hparams`."
-    if arch not in CVAE_REGISTRY: _import_architectures()
-    if arch not in CVAE_REGISTRY:
-        raise ValueError(f"unknown CVAE architecture {arch!r}; registered: {sorted(CVAE_REGISTRY)} (import the module that defines it)")
-    return CVAE_REGISTRY[arch](**hparams)
+    return find_architecture(arch)(**hparams)
 
 class CVAE(nn.Module):
     "Base class of conditional VAEs: subclasses implement `prior`, `recognition`, `generator` and set `hparams`."
@@ -97,7 +96,7 @@ class CVAE(nn.Module):
     @property
     def latent_dim(self)->int: return math.prod(self.latent_shape)
     @property
-    def config(self)->dict: return dict(arch=self.arch, hparams=dict(self.hparams))
+    def config(self)->dict: return dict(arch=self.arch, module=type(self).__module__, hparams=dict(self.hparams))
     def check_inputs(self, x, xt=None):
         "Clear errors for inputs a CVAE cannot use."
         for name, t in (('x', x), ('x_tilde', xt)):
@@ -189,7 +188,7 @@ def load_cvae(path, device='cpu')->tuple[CVAE, dict]:
     "Rebuild a CVAE saved by `save_cvae`; returns (model in eval mode, config)."
     sd, meta = load_tensors(path, device)
     if meta is None or 'arch' not in meta: raise ValueError(f"{Path(path).with_suffix('.json')} is missing or names no architecture")
-    m = build_cvae(meta['arch'], **meta.get('hparams', {}))
+    m = find_architecture(meta['arch'], meta.get('module'))(**meta.get('hparams', {}))
     try: m.load_state_dict(sd)
     except RuntimeError as e: raise ValueError(f"checkpoint {path} does not fit architecture {meta['arch']!r}: {e}") from None
     return m.to(device).eval(), meta

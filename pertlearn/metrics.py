@@ -6,15 +6,182 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/metrics.html.md"""
 
 # %% ../nbs/06_metrics.ipynb #40405bd3
 from __future__ import annotations
+import math
+from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from .perturbation import PerturbationSet, iter_batches
-from .theory import (mse_dist, approximation_error, encoder_approximation_error, reconstruction_error,
-    identity_error, expected_approximation_error, expected_prior_reconstruction, pair_kl)
+from .cvae import kl_gaussian
+from .perturbation import PerturbationSet, project_l2, sample_ball, latent_pgd, iter_batches
+
 
 # %% auto #0
-__all__ = ['evaluate_set', 'summarize']
+__all__ = ['mse_dist', 'approximation_error', 'encoder_approximation_error', 'reconstruction_error', 'identity_error',
+           'expected_approximation_error', 'expected_prior_reconstruction', 'necessary_subset', 'sufficient_likelihood',
+           'pair_kl', 'kl_offset_bound', 'coverage_curve', 'plot_coverage', 'evaluate_set', 'summarize']
+
+# %% ../nbs/06_metrics.ipynb #8824bd7c
+def mse_dist(a:torch.Tensor, # members, (batch, ...)
+             b:torch.Tensor, # targets, same shape
+            )->torch.Tensor:
+    "Per-example mean squared error over all non-batch dimensions: shape (batch,)."
+    return ((a - b)**2).flatten(1).mean(1)
+
+# %% ../nbs/06_metrics.ipynb #eb0a2045
+def _chunked(fn, bs, *tensors):
+    "Apply `fn` to consecutive chunks of `tensors` of size `bs` (all at once when `bs` is None) and concatenate."
+    n = len(tensors[0])
+    if bs is None or bs >= n: return fn(*tensors)
+    outs = [fn(*(t[i:i+bs] for t in tensors)) for i in range(0, n, bs)]
+    if isinstance(outs[0], tuple): return tuple(torch.cat(o) for o in zip(*outs))
+    return torch.cat(outs)
+
+def _descend(ps, x, xt, u, eps, steps, alpha, dist):
+    "Projected normalised gradient descent on d(h_x(u), x̃) from `u` (`latent_pgd` on −d); the best (u, value) visited."
+    u, negd = latent_pgd(lambda xm, _: -dist(xm, xt), ps, x, eps, steps, alpha, restarts=1, init=u)
+    return u, -negd
+
+def _random_start(B, d, eps, generator, x):
+    "Uniform points in the ball, drawn on the generator's device and moved to the inputs' device."
+    dev = generator.device if generator is not None else x.device
+    return sample_ball(B, d, eps, 'uniform', generator, device=dev, dtype=x.dtype).to(x.device)
+
+# %% ../nbs/06_metrics.ipynb #60ae50db
+def approximation_error(ps:PerturbationSet, # the perturbation set
+                        x:torch.Tensor, # clean inputs (batch, ...)
+                        xt:torch.Tensor, # their observed perturbations
+                        eps:float|None=None, # radius (defaults to `ps.eps`)
+                        steps:int=50, # PGD steps per start
+                        step_size:float|None=None, # default ε/20
+                        restarts:int=1, # random starts, besides the projected encoder code
+                        dist:Callable=mse_dist, # (member, x̃) -> (batch,), differentiable
+                        generator:torch.Generator|None=None, # seeds the random starts
+                        bs:int|None=None, # evaluate in chunks of this many pairs
+                        return_u:bool=False, # also return the minimising latents
+                       )->torch.Tensor:
+    "Per-example min over ‖u‖≤ε of d(g(u, x), x̃) by latent PGD, never worse than the projected encoder code: (batch,)."
+    eps = float(ps._eps(eps)); alpha = eps / 20 if step_size is None else step_size
+    # all random starts drawn up front, so chunking (`bs`) does not change the numbers
+    starts = torch.stack([_random_start(len(x), ps.latent_dim, eps, generator, x) for _ in range(restarts)], 1) \
+             if restarts else torch.zeros(len(x), 0, ps.latent_dim, device=x.device, dtype=x.dtype)
+    def one(x, xt, starts):
+        with torch.no_grad(): u0 = project_l2(ps.encode(x, xt), eps)
+        with torch.enable_grad():
+            best_u, best_v = _descend(ps, x, xt, u0, eps, steps, alpha, dist)
+            for r in range(restarts):
+                u, v = _descend(ps, x, xt, starts[:, r], eps, steps, alpha, dist)
+                better = v < best_v
+                best_v = torch.where(better, v, best_v); best_u = torch.where(better[:, None], u, best_u)
+        return best_v, best_u
+    v, u = _chunked(one, bs, x, xt, starts)
+    return (v, u) if return_u else v
+
+# %% ../nbs/06_metrics.ipynb #aa27d6f1
+@torch.no_grad()
+def encoder_approximation_error(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
+                                eps:float|None=None, # radius (defaults to `ps.eps`)
+                                dist:Callable=mse_dist, bs:int|None=None)->torch.Tensor:
+    "Per-example d(g(Π_ε(u_enc), x), x̃): the encoder's code projected onto the ball, decoded: (batch,)."
+    eps = float(ps._eps(eps))
+    return _chunked(lambda x, xt: dist(ps.decode(project_l2(ps.encode(x, xt), eps), x), xt), bs, x, xt)
+
+@torch.no_grad()
+def reconstruction_error(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
+                         dist:Callable=mse_dist, bs:int|None=None)->torch.Tensor:
+    "Per-example d(g(u_enc, x), x̃): the CVAE's reconstruction from the recognition mean, unprojected: (batch,)."
+    return _chunked(lambda x, xt: dist(ps.decode(ps.encode(x, xt), x), xt), bs, x, xt)
+
+@torch.no_grad()
+def identity_error(x:torch.Tensor, xt:torch.Tensor, dist:Callable=mse_dist)->torch.Tensor:
+    "Per-example d(x, x̃): the error of the trivial set {x}, the baseline every set must beat: (batch,)."
+    return dist(x, xt)
+
+# %% ../nbs/06_metrics.ipynb #cd93deb8
+@torch.no_grad()
+def _expected(ps, x, xt, n_samples, sampler, dist):
+    prior = ps.prior(x); B, d = prior[0].shape
+    tot = torch.zeros(B, device=x.device)
+    for j in range(n_samples): tot += dist(ps.decode(sampler(B, d), x, prior), xt)
+    return tot / n_samples
+
+def expected_approximation_error(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
+                                 eps:float|None=None, # radius (defaults to `ps.eps`)
+                                 n_samples:int=16, # members drawn per pair
+                                 dist_kind:str='truncated', # how to sample the ball: 'truncated', 'uniform', 'sphere'
+                                 dist:Callable=mse_dist, generator:torch.Generator|None=None,
+                                 bs:int|None=None)->torch.Tensor:
+    "Per-example mean over random members of S(x) of d(member, x̃): (batch,)."
+    eps = float(ps._eps(eps))
+    def sampler(B, d):
+        dev = generator.device if generator is not None else x.device
+        return sample_ball(B, d, eps, dist_kind, generator, device=dev, dtype=x.dtype).to(x.device)
+    return _chunked(lambda x, xt: _expected(ps, x, xt, n_samples, sampler, dist), bs, x, xt)
+
+def expected_prior_reconstruction(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
+                                  n_samples:int=16, # prior draws per pair
+                                  dist:Callable=mse_dist, generator:torch.Generator|None=None,
+                                  bs:int|None=None)->torch.Tensor:
+    "Per-example E_{u~N(0,I)} d(g(u, x), x̃): reconstruction under the (untruncated) prior: (batch,)."
+    def sampler(B, d):
+        dev = generator.device if generator is not None else x.device
+        return torch.randn(B, d, generator=generator, device=dev, dtype=x.dtype).to(x.device)
+    return _chunked(lambda x, xt: _expected(ps, x, xt, n_samples, sampler, dist), bs, x, xt)
+
+# %% ../nbs/06_metrics.ipynb #0a29a00b
+def necessary_subset(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
+                     eps:float|None=None, # radius (defaults to `ps.eps`)
+                     delta:float=0.01, # tolerance on the approximation error
+                     **pgd_kw)->float:
+    "Fraction of pairs with approximation error ≤ δ at radius ε (keywords go to `approximation_error`)."
+    return float((approximation_error(ps, x, xt, eps, **pgd_kw) <= delta).float().mean())
+
+def sufficient_likelihood(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
+                          eps:float|None=None, n_samples:int=16, dist_kind:str='truncated',
+                          dist:Callable=mse_dist, generator:torch.Generator|None=None, bs:int|None=None)->dict:
+    "Mean expected approximation error, expected prior reconstruction and identity error over the pairs."
+    ea = expected_approximation_error(ps, x, xt, eps, n_samples, dist_kind, dist, generator, bs)
+    ep = expected_prior_reconstruction(ps, x, xt, n_samples, dist, generator, bs)
+    return dict(expected_approximation_error=float(ea.mean()), expected_prior_reconstruction=float(ep.mean()),
+                identity_error=float(identity_error(x, xt, dist).mean()), eps=float(ps._eps(eps)), n_samples=n_samples)
+
+@torch.no_grad()
+def pair_kl(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor, bs:int|None=None)->torch.Tensor:
+    "Per-pair KL(q(z|x,x̃) ‖ p(z|x)) of the set's CVAE: (batch,)."
+    def one(x, xt):
+        mu_p, lv_p = ps.cvae.prior(x); mu_q, lv_q = ps.cvae.recognition(x, xt)
+        return kl_gaussian(mu_q, lv_q, mu_p, lv_p)
+    return _chunked(one, bs, x, xt)
+
+def kl_offset_bound(kl:float|torch.Tensor)->float|torch.Tensor:
+    "The bound ‖u_enc‖ ≤ √(2·KL(q‖p)) on the whitened encoder offset."
+    return torch.sqrt(2 * torch.as_tensor(kl).clamp_min(0)) if torch.is_tensor(kl) else math.sqrt(2 * max(kl, 0.))
+
+# %% ../nbs/06_metrics.ipynb #97b462ec
+def coverage_curve(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
+                   eps_list:Sequence[float], # radii to evaluate
+                   delta:float|Sequence[float]=0.01, # tolerance(s) on the approximation error
+                   **pgd_kw)->pd.DataFrame:
+    "Coverage (fraction of pairs with approximation error ≤ δ) at each radius: a DataFrame (eps, delta, coverage, mean/median error)."
+    deltas = [float(delta)] if np.isscalar(delta) else [float(d) for d in delta]
+    rows = []
+    for e in eps_list:
+        err = approximation_error(ps, x, xt, float(e), **pgd_kw).detach().cpu()
+        for dl in deltas:
+            rows.append(dict(eps=float(e), delta=dl, coverage=float((err <= dl).float().mean()),
+                             mean_error=float(err.mean()), median_error=float(err.median())))
+    return pd.DataFrame(rows)
+
+def plot_coverage(curve:pd.DataFrame, # output of `coverage_curve`
+                  ax=None, label:str|None=None, **plot_kw):
+    "Plot coverage against ε, one line per tolerance δ; returns the axes."
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(figsize=(4.5, 3.2))
+    for dl, g in curve.groupby('delta'):
+        lab = f"δ={dl:g}" if label is None else (f"{label}, δ={dl:g}" if curve.delta.nunique() > 1 else label)
+        ax.plot(g.eps, g.coverage, marker='o', ms=3, label=lab, **plot_kw)
+    ax.set_xlabel('radius ε (whitened latent)'); ax.set_ylabel('fraction of pairs covered')
+    ax.set_ylim(-0.02, 1.02); ax.legend(fontsize=8)
+    return ax
 
 # %% ../nbs/06_metrics.ipynb #3151ed10
 def evaluate_set(ps:PerturbationSet, data, # (x, x̃[, group]) tensors, or an iterable of such batches

@@ -14,7 +14,8 @@ from .cvae import CVAE, whitened_offset, save_cvae, load_cvae
 from .utils import atomic_write_json
 
 # %% auto #0
-__all__ = ['project_l2', 'sample_ball', 'offset_stats', 'iter_batches', 'PerturbationSet', 'latent_pgd']
+__all__ = ['project_l2', 'sample_ball', 'offset_stats', 'iter_batches', 'PerturbationSet', 'pretrained_dir', 'list_pretrained',
+           'latent_pgd']
 
 # %% ../nbs/02_perturbation_set.ipynb #efc62f9b
 def project_l2(u:torch.Tensor, # latents, (batch, ...) — each example projected separately
@@ -157,14 +158,23 @@ class PerturbationSet:
     @classmethod
     def pretrained(cls, name:str='mnist-rts', device='cpu')->'PerturbationSet':
         "Load a set shipped with the package (small, trained on the embedded data; works offline)."
-        import pertlearn
-        root = Path(pertlearn.__file__).parent/'pretrained'
-        avail = sorted(p.name for p in root.iterdir() if (p/'set.json').exists()) if root.is_dir() else []
+        avail = list_pretrained()
         if name not in avail: raise ValueError(f"no pretrained set {name!r}; available: {', '.join(avail) or 'none'}")
-        return cls.load(root/name, device)
+        return cls.load(pretrained_dir()/name, device)
 
     def __repr__(self):
         return f"PerturbationSet({type(self.cvae).__name__}, latent_dim={self.latent_dim}, eps={self.eps})"
+
+# %% ../nbs/02_perturbation_set.ipynb #ca91a584
+def pretrained_dir()->Path:
+    "The folder of the sets shipped with the package."
+    return Path(__file__).parent/'pretrained'
+
+def list_pretrained()->list[str]:
+    "Names of the shipped sets."
+    d = pretrained_dir()
+    return sorted(p.name for p in d.iterdir() if (p/'set.json').exists()) if d.is_dir() else []
+
 
 # %% ../nbs/02_perturbation_set.ipynb #1f343e3b
 def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE

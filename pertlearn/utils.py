@@ -13,7 +13,7 @@ import torch
 
 # %% auto #0
 __all__ = ['atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device', 'seed_everything',
-           'as_generator', 'derive_seed']
+           'as_generator', 'derive_seed', 'n_params']
 
 # %% ../nbs/00a_utils.ipynb #62f97490
 def _umask():
@@ -87,3 +87,8 @@ def derive_seed(seed:int, # base seed
     "An independent 63-bit seed determined only by `seed` and `keys`."
     h = hashlib.blake2b(repr((int(seed),) + tuple(str(k) for k in keys)).encode(), digest_size=8)
     return int.from_bytes(h.digest(), 'little') & (2**63 - 1)
+
+# %% ../nbs/00a_utils.ipynb #4a2648b5
+def n_params(m:torch.nn.Module)->int:
+    "Number of trainable parameters."
+    return sum(p.numel() for p in m.parameters() if p.requires_grad)

@@ -21,7 +21,7 @@ def test_two_processes_match_one(tmp_path):
     from pertlearn.perturbation import PerturbationSet
     d = compare_sets(tmp_path/'one', tmp_path/'two')
     # float64 (--double): the only difference left is the order of sums, far below Adam's ε; every tensor agrees
-    # (in float32 Adam amplifies rounding noise where a true gradient is ~0: see nbs/13_distributed.ipynb)
+    # (in float32 Adam amplifies rounding noise where a true gradient is ~0: see nbs/12_distributed.ipynb)
     assert d['all_tensors'] < 1e-6, d
     assert d['outputs'] < 1e-6, d
     a, b = PerturbationSet.load(tmp_path/'one'), PerturbationSet.load(tmp_path/'two')

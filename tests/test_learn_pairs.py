@@ -6,8 +6,9 @@ import pytest
 import torch
 from PIL import Image
 from pertlearn.data.pairs import PairsError, find_pairs, load_pairs, write_pairs
-from pertlearn.learn import learn_set, pretrained, list_pretrained, add_learn_args, run_learn
-from pertlearn.perturbation import PerturbationSet
+from pertlearn.from_pairs import learn_set
+from pertlearn.cli import add_learn_args, run_learn
+from pertlearn.perturbation import PerturbationSet, list_pretrained
 
 torch.set_num_threads(1)
 TINY = dict(epochs=1, latent=4, ch=4, bs=32, pgd_steps=2, n_samples=2, device='cpu', progress=False, verbose=False)
@@ -103,7 +104,7 @@ def test_cli_functions(rts_pairs, tmp_path, capsys):
 
 def test_pretrained_mnist_rts():
     assert 'mnist-rts' in list_pretrained()
-    ps = pretrained('mnist-rts')
+    ps = PerturbationSet.pretrained('mnist-rts')
     assert ps.cvae.in_shape == (1, 42, 42) and ps.eps > 0
     size = sum(f.stat().st_size for f in (Path(__import__('pertlearn').__file__).parent/'pretrained').rglob('*') if f.is_file())
     assert size < 8e6, f"shipped sets take {size/1e6:.1f} MB"
@@ -115,4 +116,4 @@ def test_pretrained_mnist_rts():
     x, xt, _ = mnist_rts_test_pairs(load_mnist('embedded'), 32)
     s = summarize(evaluate_set(ps, (x, xt), steps=10, n_samples=2))
     assert s['approx_pgd'] < s['identity']
-    with pytest.raises(ValueError, match='available: .*mnist-rts'): pretrained('cifar-nope')
+    with pytest.raises(ValueError, match='available: .*mnist-rts'): PerturbationSet.pretrained('cifar-nope')

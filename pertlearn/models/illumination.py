@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from ..cvae import CVAE, register_cvae, bound_logvar
-from .mnist import n_params
+from ..utils import n_params
 
 # %% auto #0
 __all__ = ['ConvBlock', 'UNetEncoder', 'PooledGaussianHead', 'MultiScaleEncoder', 'IllumUNetCVAE']

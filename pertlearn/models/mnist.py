@@ -10,9 +10,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from ..cvae import CVAE, register_cvae, bound_logvar
+from ..utils import n_params
+
 
 # %% auto #0
-__all__ = ['PreActBlock', 'ConvEncoder', 'AffineSTN', 'STNCVAE', 'ConvCVAE', 'n_params']
+__all__ = ['PreActBlock', 'ConvEncoder', 'AffineSTN', 'STNCVAE', 'ConvCVAE']
 
 # %% ../../nbs/03_models.mnist.ipynb #1c749a35
 class PreActBlock(nn.Sequential):
@@ -92,8 +94,3 @@ class ConvCVAE(CVAE):
     def generator(self, z, x):
         zm = self.z_map(z).view(-1, 1, self.size, self.size)
         return torch.sigmoid(self.head(torch.cat([x, zm], 1)))
-
-# %% ../../nbs/03_models.mnist.ipynb #4a2648b5
-def n_params(m:nn.Module)->int:
-    "Number of trainable parameters."
-    return sum(p.numel() for p in m.parameters() if p.requires_grad)
