@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $@
 
-.PHONY: install quick test check nbtest pytest readme bench docs results
+.PHONY: install quick test test-slow check nbtest pytest readme bench docs results
 install: $(BIN)/.installed
 
 quick: install  ## the main job: learn an MNIST-RTS perturbation set on the embedded digits (quick mode)
@@ -27,7 +27,11 @@ nbtest: install
 pytest: install
 	$(BIN)/pytest -q
 
-test: check nbtest pytest  ## every test: notebook cells (nbdev-test) and tests/ (pytest)
+test: check nbtest pytest  ## every test: notebook cells (nbdev-test) and tests/ (pytest, including the import-order and path tests)
+
+test-slow: install  ## the notebook cells marked `#| slow` (skipped by `make test`): minutes on a CPU
+	@nbs=$$(grep -l '#| slow' nbs/*.ipynb); test -n "$$nbs" || { echo "no slow cells"; exit 1; }; \
+	for nb in $$nbs; do echo "== $$nb (with slow cells)"; $(BIN)/nbdev-test --flags slow --path $$nb || exit 1; done
 
 readme: install  ## README.md from index.ipynb
 	$(BIN)/python tools/make_readme.py

@@ -65,9 +65,9 @@ def experiment_params(name:str, quick:bool=False, params:dict|None=None)->dict:
 
 # %% ../nbs/10_runner.ipynb #7433de84
 def notebook_parameters(path)->dict:
-    "The parameters (names and default values) declared in a notebook's `parameters` cell."
+    "The parameters (names and default values, as Python values where they are literals) declared in a notebook's `parameters` cell."
     import papermill as pm
-    return {k: v['default'] for k, v in pm.inspect_notebook(str(path)).items()}
+    return {k: parse_value(v['default']) for k, v in pm.inspect_notebook(str(path)).items()}
 
 def run_experiment(name:str, # a key of `EXPERIMENTS`
                    params:dict|None=None, # parameter overrides
@@ -83,7 +83,7 @@ def run_experiment(name:str, # a key of `EXPERIMENTS`
     if unknown: raise ValueError(f"unknown parameter(s) {unknown} for {name}; the notebook takes: {', '.join(sorted(known))}")
     if out_dir is None: out_dir = Path('_runs')/f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     out = Path(out_dir).absolute(); out.mkdir(parents=True, exist_ok=True)
-    p['out_dir'] = str(out)
     atomic_write_json(out/'params.json', {**known, **p, 'experiment': name, 'pertlearn_version': pertlearn.__version__})
+    p['out_dir'] = str(out)   # the notebook writes there; params.json does not record this machine's path
     pm.execute_notebook(str(nb), str(out/nb.name), parameters=p, kernel_name=kernel, log_output=log_output, cwd=str(out))
     return out

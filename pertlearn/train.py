@@ -163,6 +163,7 @@ def train_cvae(model:CVAE, dls, # the model and fastai DataLoaders of pairs
     extra = [Schedules(sch.get('lr'), sch.get('beta'))]
     if ckpt_dir is not None: extra.append(Checkpoint(ckpt_dir, config))
     learn = cvae_learner(model, dls, recon, extra + list(cbs or []), progress)
+    if not progress: learn.logger = lambda *a, **k: None   # no bar and no raw per-epoch lists: `learn.recorder` keeps the values
     start = 0
     if ckpt_dir is not None and resume and (Path(ckpt_dir)/'last.safetensors').exists():
         start = load_checkpoint(learn, ckpt_dir)

@@ -13,7 +13,8 @@ def test_import_and_version():
 
 def test_help_explains_run():
     out = subprocess.run([str(BIN / 'pertlearn'), '--help'], capture_output=True, text=True, check=True).stdout
-    assert 'run' in out and 'mnist-rts' in out and '--quick' in out or 'quick' in out
+    for word in ('run', 'learn', 'docs', 'list', 'mnist-rts', 'pertlearn run mnist-rts --quick'):
+        assert word in out, f'{word!r} missing from pertlearn --help'
     out = subprocess.run([str(BIN / 'pertlearn'), 'run', '--help'], capture_output=True, text=True, check=True).stdout
     assert '--quick' in out and '-p' in out
 
@@ -37,7 +38,9 @@ def test_tiny_run_writes_finite_metrics(tmp_path):
     m = json.loads((out / 'metrics.json').read_text())
     for k, v in m['summary'].items():
         if isinstance(v, float): assert math.isfinite(v), k
-    assert json.loads((out / 'params.json').read_text())['epochs'] == 1
+    params = json.loads((out / 'params.json').read_text())
+    assert params['epochs'] == 1 and 'out_dir' not in params                 # typed values, no machine path
+    assert not any(isinstance(v, str) and v[:1] in '\'"' for v in params.values()), params
     from pertlearn.perturbation import PerturbationSet
     ps = PerturbationSet.load(out / 'set')
     assert ps.eps == pytest.approx(m['eps'])
