@@ -31,7 +31,7 @@ test: check nbtest pytest  ## every test: notebook cells (nbdev-test) and tests/
 
 test-slow: install  ## the notebook cells marked `#| slow` (skipped by `make test`): minutes on a CPU
 	@nbs=$$(grep -l '#| slow' nbs/*.ipynb); test -n "$$nbs" || { echo "no slow cells"; exit 1; }; \
-	for nb in $$nbs; do echo "== $$nb (with slow cells)"; $(BIN)/nbdev-test --flags slow --path $$nb || exit 1; done
+	for nb in $$nbs; do echo "== $$nb (with slow cells)"; $(BIN)/nbdev-test --flags slow $$nb || exit 1; done
 
 readme: install  ## README.md from index.ipynb
 	$(BIN)/python tools/make_readme.py

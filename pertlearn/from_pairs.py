@@ -1,4 +1,4 @@
-"""`learn_set`: from a folder (or CSV) of paired images to a saved, portable perturbation set, with an architecture chosen by image size, quality metrics and ε statistics; and the small sets that ship with the package.
+"""`learn_set`: from a folder (or CSV) of paired images to a saved, portable perturbation set, with an architecture chosen by image size, quality metrics and ε statistics.
 
 Docs: https://pertlearn.github.io/pertlearn/nbs/from_pairs.html.md"""
 

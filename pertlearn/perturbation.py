@@ -168,7 +168,8 @@ class PerturbationSet:
 # %% ../nbs/02_perturbation_set.ipynb #ca91a584
 def pretrained_dir()->Path:
     "The folder of the sets shipped with the package."
-    return Path(__file__).parent/'pretrained'
+    import pertlearn
+    return Path(pertlearn.__file__).parent/'pretrained'
 
 def list_pretrained()->list[str]:
     "Names of the shipped sets."

@@ -6,6 +6,7 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/models.pairs.html.md"""
 
 # %% ../../nbs/03_models.pairs.ipynb #f28eacd3
 from __future__ import annotations
+import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
