@@ -6,18 +6,19 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/attacks.html.md"""
 
 # %% ../nbs/07_attacks.ipynb #f01bd273
 from __future__ import annotations
+import copy
 from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches
+from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches, keep_best
 from .utils import as_generator
 
 # %% auto #0
-__all__ = ['ATTACKS', 'frozen_eval', 'attack_objective', 'LatentPGD', 'linear_latent_radius', 'LinfPGD', 'L2PGD', 'RandomMembers',
-           'robust_accuracy', 'show_adversarial']
+__all__ = ['frozen_eval', 'attack_objective', 'device_generator', 'Attack', 'LatentPGD', 'linear_latent_radius', 'LinfPGD',
+           'L2PGD', 'RandomMembers', 'robust_accuracy', 'show_adversarial']
 
 # %% ../nbs/07_attacks.ipynb #4bcf6eaa
 @contextmanager
@@ -62,7 +63,9 @@ def attack_objective(logits:torch.Tensor, # (batch, classes) or, for 'seg', (bat
 # %% ../nbs/07_attacks.ipynb #5baa5c8d
 _BIG = 1e6  # weight of success in the tracked value: any success beats any loss
 
-def _make_gen(generator, device):
+def device_generator(generator:torch.Generator|int|None, # a generator, a seed, or None (seed 0)
+                     device, # where the random numbers are needed
+                    )->torch.Generator:
     "A generator on `device` from a seed or generator (a generator on another device is refused)."
     if isinstance(generator, torch.Generator):
         if torch.device(generator.device).type != torch.device(device).type:
@@ -80,7 +83,56 @@ def _per_example(eps, B, device):
 
 def _sub(eps, idx): return eps if isinstance(eps, float) else eps[idx]
 
-class LatentPGD:
+class Attack:
+    "Base of every attack: configure once, then `attack(x, y)` → adversarial inputs, with `attack.last_success` in [0, 1] per example."
+    def __init__(self, model:nn.Module, # classifier or segmenter on inputs in [0, 1]
+                 eps:float|torch.Tensor|None=None, # radius (one, or one per example where the attack allows it)
+                 restarts:int=1, # attempts; later ones only on examples not yet broken (with `early_stop`)
+                 targeted:bool=False, # `y` are targets to reach instead of labels to escape
+                 loss:str='ce', # 'ce', 'margin' or 'seg' (per-pixel, with `ignore_index`)
+                 early_stop:bool=True, # stop working on an example once fully successful
+                 ignore_index:int=-100, # label of pixels that do not count ('seg')
+                 generator:torch.Generator|int|None=None): # seed or generator for every random draw
+        self.model, self.eps, self.restarts, self.targeted, self.loss = model, eps, restarts, targeted, loss
+        self.early_stop, self.ignore_index, self.generator = early_stop, ignore_index, generator
+        self.last_success = None
+
+    def evaluate(self, x_adv:torch.Tensor, y:torch.Tensor)->tuple[torch.Tensor, torch.Tensor]:
+        "(value to maximise, success) of the model on `x_adv`: `attack_objective` with this attack's settings."
+        return attack_objective(self.model(x_adv), y, self.loss, self.targeted, self.ignore_index)
+
+    def with_eps(self, eps)->'Attack':
+        "A copy of this attack at radius `eps` (sharing the model, the set and the generator)."
+        a = copy.copy(self); a.eps = eps; a.last_success = None
+        return a
+
+    # what a subclass provides: the radius it works at, the models to freeze, the start of the best-so-far,
+    # one attempt on a sub-batch (candidates and their values), and the inputs a candidate stands for
+    def _radius(self, x): raise NotImplementedError
+    def _frozen(self): return (self.model,)
+    def _empty(self, x): raise NotImplementedError
+    def _attempt(self, x, y, eps, gen, idx): raise NotImplementedError   # idx: the rows of the full batch
+    def _inputs(self, best, x): raise NotImplementedError
+
+    def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
+        "Adversarial inputs, one per example (detached, same shape as `x`); the best attempt is kept per example."
+        eps = self._radius(x)
+        gen = self.generator = device_generator(self.generator, x.device)
+        B = len(x)
+        with frozen_eval(*self._frozen()):
+            best, best_v = self._empty(x), torch.full((B,), -float('inf'), device=x.device)
+            for r in range(self.restarts):
+                idx = torch.arange(B, device=x.device)
+                if self.early_stop and r > 0: idx = idx[best_v < _BIG]  # not yet broken
+                if len(idx) == 0: break
+                c, v = self._attempt(x[idx], y[idx], _sub(eps, idx), gen, idx)
+                best_v, best = keep_best(best_v, best, v, c, idx)
+            with torch.no_grad():
+                x_adv = self._inputs(best, x)
+                self.last_success = self.evaluate(x_adv, y)[1]
+        return x_adv.detach()
+
+class LatentPGD(Attack):
     "Untargeted or targeted PGD over the whitened latent ball ‖u‖ ≤ ε of a perturbation set: `attack(x, y)` → members of S(x)."
     def __init__(self, model:nn.Module, # classifier or segmenter on inputs in [0, 1]
                  ps:PerturbationSet, # the learned set
@@ -94,47 +146,37 @@ class LatentPGD:
                  random_start:bool=True, # start uniformly in the ball (else at u = 0, the prior mean)
                  ignore_index:int=-100, # label of pixels that do not count ('seg')
                  generator:torch.Generator|int|None=None): # seed or generator for the random starts
-        self.model, self.ps, self.eps, self.steps, self.step_size = model, ps, eps, steps, step_size
-        self.restarts, self.targeted, self.loss, self.early_stop = restarts, targeted, loss, early_stop
-        self.random_start, self.ignore_index, self.generator = random_start, ignore_index, generator
-        self.last_u = self.last_success = None
+        super().__init__(model, eps, restarts, targeted, loss, early_stop, ignore_index, generator)
+        self.ps, self.steps, self.step_size, self.random_start = ps, steps, step_size, random_start
+        self.last_u = None
 
     def _objective(self, y, cache):
         def f(xm, u):
-            v, s = attack_objective(self.model(xm), y, self.loss, self.targeted, self.ignore_index)
+            v, s = self.evaluate(xm, y)
             cache.update(ptr=xm.data_ptr(), s=s)
             return v + _BIG * s
         return f
 
     def _done(self, y, cache):
         def f(xm, u):
-            s = cache['s'] if cache.get('ptr') == xm.data_ptr() else \
-                attack_objective(self.model(xm), y, self.loss, self.targeted, self.ignore_index)[1]
+            s = cache['s'] if cache.get('ptr') == xm.data_ptr() else self.evaluate(xm, y)[1]
             return s >= 1
         return f
 
-    def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
-        "Adversarial members of S(x), one per input (detached, same shape as `x`)."
-        eps = _per_example(self.ps._eps(self.eps), len(x), x.device)
-        gen = self.generator = _make_gen(self.generator, x.device)
-        with frozen_eval(self.model, self.ps.cvae):
-            B, d = len(x), self.ps.latent_dim
-            best_u = torch.zeros(B, d, device=x.device); best_v = torch.full((B,), -float('inf'), device=x.device)
-            for r in range(self.restarts):
-                idx = torch.arange(B, device=x.device)
-                if self.early_stop and r > 0: idx = idx[best_v < _BIG]  # not yet broken
-                if len(idx) == 0: break
-                cache = {}
-                u, v = latent_pgd(self._objective(y[idx], cache), self.ps, x[idx], _sub(eps, idx), self.steps,
-                                  None if self.step_size is None else _sub(_per_example(self.step_size, B, x.device), idx),
-                                  1, self.random_start, self._done(y[idx], cache) if self.early_stop else None, gen)
-                better = v > best_v[idx]
-                best_v[idx] = torch.where(better, v, best_v[idx]); best_u[idx] = torch.where(better[:, None], u, best_u[idx])
-            with torch.no_grad():
-                x_adv = self.ps.decode(best_u, x)
-                self.last_success = attack_objective(self.model(x_adv), y, self.loss, self.targeted, self.ignore_index)[1]
-        self.last_u = best_u
-        return x_adv.detach()
+    def _radius(self, x):
+        self._alpha = None if self.step_size is None else _per_example(self.step_size, len(x), x.device)
+        return _per_example(self.ps.radius(self.eps), len(x), x.device)
+    def _frozen(self): return (self.model, self.ps.cvae)
+    def _empty(self, x): return torch.zeros(len(x), self.ps.latent_dim, device=x.device)
+    def _attempt(self, x, y, eps, gen, idx):
+        cache = {}
+        alpha = None if self._alpha is None else _sub(self._alpha, idx)
+        return latent_pgd(self._objective(y, cache), self.ps, x, eps, self.steps, alpha,
+                          1, self.random_start, self._done(y, cache) if self.early_stop else None, gen)
+    def _inputs(self, best, x):
+        self.last_u = best
+        return self.ps.decode(best, x)
+
 
 # %% ../nbs/07_attacks.ipynb #89a33b82
 @torch.no_grad()
@@ -154,20 +196,29 @@ def linear_latent_radius(clf:nn.Linear, # linear classifier f(x') = W x' + b
     return r.masked_fill(F.one_hot(y, W.shape[0]).bool(), float('inf')).amin(1)
 
 # %% ../nbs/07_attacks.ipynb #265b309d
-class _PixelPGD:
-    "Projected gradient ascent on the input itself; subclasses define the step and the projection."
+class _PixelPGD(Attack):
+    "Projected gradient ascent on the input itself; subclasses define the start, the step and the projection."
     def __init__(self, model:nn.Module, # classifier or segmenter on inputs in [0, 1]
-                 eps:float, # radius in input space
+                 eps:float|None=None, # radius in input space
                  steps:int=50, step_size:float|None=None, # default 2.5·ε/steps
                  restarts:int=1, targeted:bool=False, loss:str='ce', early_stop:bool=True,
                  random_start:bool=True, ignore_index:int=-100,
                  generator:torch.Generator|int|None=None): # seed or generator for the random starts
-        self.model, self.eps, self.steps, self.restarts, self.targeted = model, float(eps), steps, restarts, targeted
-        self.step_size = 2.5 * self.eps / max(steps, 1) if step_size is None else step_size
-        self.loss, self.early_stop, self.random_start, self.ignore_index, self.generator = loss, early_stop, random_start, ignore_index, generator
-        self.last_success = None
+        super().__init__(model, None if eps is None else float(eps), restarts, targeted, loss, early_stop, ignore_index, generator)
+        self.steps, self.random_start, self._step_size = steps, random_start, step_size
 
-    def _run(self, x, y, gen):
+    @property
+    def step_size(self)->float:
+        "The step length: as given, else 2.5·ε/steps."
+        return 2.5 * self.eps / max(self.steps, 1) if self._step_size is None else self._step_size
+
+    def _radius(self, x):
+        if self.eps is None: raise ValueError(f"{type(self).__name__} has no radius: pass eps")
+        return float(self.eps)
+    def _empty(self, x): return torch.zeros_like(x)
+    def _inputs(self, best, x): return (x + best).clamp(0, 1)
+
+    def _attempt(self, x, y, eps, gen, idx):
         B = len(x)
         delta = self._start(x, gen) if self.random_start else torch.zeros_like(x)
         delta = (x + delta).clamp(0, 1) - x
@@ -175,38 +226,16 @@ class _PixelPGD:
         active = torch.ones(B, dtype=torch.bool, device=x.device)
         for t in range(self.steps + 1):
             delta = delta.detach().requires_grad_(True)
-            v, s = attack_objective(self.model(x + delta), y, self.loss, self.targeted, self.ignore_index)
+            v, s = self.evaluate(x + delta, y)
             grad, = torch.autograd.grad(v.sum(), delta)
             with torch.no_grad():
-                vt = torch.nan_to_num(v.detach(), nan=-float('inf')) + _BIG * s
-                better = vt > best_v
-                best_v = torch.where(better, vt, best_v)
-                best_d = torch.where(better.view(-1, *[1] * (x.ndim - 1)), delta.detach(), best_d)
+                best_v, best_d = keep_best(best_v, best_d, torch.nan_to_num(v.detach(), nan=-float('inf')) + _BIG * s, delta.detach())
                 if self.early_stop: active &= s < 1
                 if t == self.steps or not active.any(): break
                 step = self._step(torch.nan_to_num(grad)) * active.view(-1, *[1] * (x.ndim - 1))
                 delta = self._project(delta + self.step_size * step)
                 delta = (x + delta).clamp(0, 1) - x
         return best_d, best_v
-
-    def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
-        "Adversarial inputs within the pixel ball around `x`, clipped to [0, 1]."
-        gen = self.generator = _make_gen(self.generator, x.device)
-        B = len(x)
-        with frozen_eval(self.model):
-            best_d, best_v = torch.zeros_like(x), torch.full((B,), -float('inf'), device=x.device)
-            for r in range(self.restarts):
-                idx = torch.arange(B, device=x.device)
-                if self.early_stop and r > 0: idx = idx[best_v < _BIG]
-                if len(idx) == 0: break
-                d, v = self._run(x[idx], y[idx], gen)
-                better = v > best_v[idx]
-                best_v[idx] = torch.where(better, v, best_v[idx])
-                best_d[idx] = torch.where(better.view(-1, *[1] * (x.ndim - 1)), d, best_d[idx])
-            x_adv = (x + best_d).clamp(0, 1).detach()
-            with torch.no_grad():
-                self.last_success = attack_objective(self.model(x_adv), y, self.loss, self.targeted, self.ignore_index)[1]
-        return x_adv
 
 class LinfPGD(_PixelPGD):
     "ℓ∞ PGD on the input (sign steps, clip to the box and to [0, 1]): `attack(x, y)` → x_adv."
@@ -223,8 +252,9 @@ class L2PGD(_PixelPGD):
         return torch.where(gn > 0, grad / gn.clamp_min(1e-12), torch.zeros_like(grad))
     def _project(self, d): return project_l2(d, self.eps)
 
+
 # %% ../nbs/07_attacks.ipynb #92fe5159
-class RandomMembers:
+class RandomMembers(Attack):
     "Best of `k` random members of S(x) per example (the sampling baseline): `attack(x, y)` → members of S(x)."
     def __init__(self, model:nn.Module, # classifier or segmenter on inputs in [0, 1]
                  ps:PerturbationSet, # the learned set
@@ -233,57 +263,44 @@ class RandomMembers:
                  dist:str='truncated', # how members are drawn: see `sample_ball`
                  targeted:bool=False, loss:str='ce', ignore_index:int=-100,
                  generator:torch.Generator|int|None=None): # seed or generator
-        self.model, self.ps, self.eps, self.k, self.dist = model, ps, eps, k, dist
-        self.targeted, self.loss, self.ignore_index, self.generator = targeted, loss, ignore_index, generator
-        self.last_u = self.last_success = None
+        super().__init__(model, eps, k, targeted, loss, False, ignore_index, generator)   # each draw is one attempt on every example
+        self.ps, self.dist = ps, dist
+        self.last_u = None
 
+    @property
+    def restarts(self)->int: "One attempt per draw."; return self.k
+    @restarts.setter
+    def restarts(self, k): self.k = k
+
+    def _radius(self, x): return float(self.ps.radius(self.eps))
+    def _frozen(self): return (self.model, self.ps.cvae)
+    def _empty(self, x):
+        with torch.no_grad(): self._prior = self.ps.prior(x)   # in eval mode, the same for every draw
+        return torch.zeros(len(x), self.ps.latent_dim, device=x.device)
     @torch.no_grad()
-    def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
-        "The worst of `k` sampled members of S(x) for each input."
-        eps = float(self.ps._eps(self.eps)); gen = self.generator = _make_gen(self.generator, x.device)
-        B, d = len(x), self.ps.latent_dim
-        with frozen_eval(self.model, self.ps.cvae):
-            prior = self.ps.prior(x)
-            best_u = torch.zeros(B, d, device=x.device); best_v = torch.full((B,), -float('inf'), device=x.device)
-            for _ in range(self.k):
-                u = sample_ball(B, d, eps, self.dist, gen, device=x.device)
-                v, s = attack_objective(self.model(self.ps.decode(u, x, prior)), y, self.loss, self.targeted, self.ignore_index)
-                v = torch.nan_to_num(v, nan=-float('inf')) + _BIG * s
-                better = v > best_v
-                best_v = torch.where(better, v, best_v); best_u = torch.where(better[:, None], u, best_u)
-            x_adv = self.ps.decode(best_u, x, prior)
-            self.last_success = attack_objective(self.model(x_adv), y, self.loss, self.targeted, self.ignore_index)[1]
-        self.last_u = best_u
-        return x_adv
+    def _attempt(self, x, y, eps, gen, idx):
+        u = sample_ball(len(x), self.ps.latent_dim, eps, self.dist, gen, device=x.device)
+        v, s = self.evaluate(self.ps.decode(u, x, self._prior), y)
+        return u, torch.nan_to_num(v, nan=-float('inf')) + _BIG * s
+    def _inputs(self, best, x):
+        self.last_u = best
+        out = self.ps.decode(best, x, self._prior); self._prior = None
+        return out
+
 
 # %% ../nbs/07_attacks.ipynb #3fbaeef0
-ATTACKS = {
-    'latent_pgd': lambda model, ps, eps, **kw: LatentPGD(model, ps, eps, **kw),
-    'random_members': lambda model, ps, eps, **kw: RandomMembers(model, ps, eps, **kw),
-    'linf_pgd': lambda model, ps, eps, **kw: LinfPGD(model, eps, **kw),
-    'l2_pgd': lambda model, ps, eps, **kw: L2PGD(model, eps, **kw),
-}
-
-def _device(model, ps):
-    for m in (model, getattr(ps, 'cvae', None)):
-        p = next(m.parameters(), None) if isinstance(m, nn.Module) else None
-        if p is not None: return p.device
-    return torch.device('cpu')
-
-def robust_accuracy(model:nn.Module, # classifier (batch, classes) on inputs in [0, 1]
-                    ps:PerturbationSet|None, # the learned set (unused by pixel attacks)
+def robust_accuracy(attack:Attack, # an attack (its radius is replaced by each ε in turn), e.g. `LatentPGD(model, ps, steps=20)`
                     data, # (x, y) tensors or an iterable of (x, y) batches
                     eps_list, # radii; 0 means clean accuracy
-                    attack:str='latent_pgd', # a name in `ATTACKS` or a callable (model, ps, eps, **kw) -> attack
                     bs:int=256, # batch size when `data` are tensors
-                    **kw)->pd.DataFrame: # passed to the attack
-    "Accuracy under attack at each radius: a DataFrame (eps, accuracy, n), non-increasing in ε."
-    if isinstance(attack, str) and attack not in ATTACKS: raise ValueError(f"unknown attack {attack!r}: use one of {sorted(ATTACKS)}")
-    make = ATTACKS[attack] if isinstance(attack, str) else attack
+                   )->pd.DataFrame:
+    "Accuracy of `attack.model` under `attack` at each radius: a DataFrame (eps, accuracy, n), non-increasing in ε."
+    if not isinstance(attack, Attack): raise TypeError(f"attack must be an Attack (e.g. LatentPGD(model, ps)), got {type(attack).__name__}")
     eps_sorted = sorted({float(e) for e in eps_list})
     if not eps_sorted or eps_sorted[0] < 0: raise ValueError(f"eps_list must be non-empty and non-negative; got {list(eps_list)}")
-    dev = _device(model, ps)
-    if not isinstance(kw.get('generator'), torch.Generator): kw['generator'] = as_generator(kw.get('generator'), dev)
+    model, ps = attack.model, getattr(attack, 'ps', None)
+    dev = next((p.device for m in (model, getattr(ps, 'cvae', None)) if isinstance(m, nn.Module) for p in m.parameters()), torch.device('cpu'))
+    gen = device_generator(attack.generator, dev)   # one generator shared by every batch and radius
     robust = [[] for _ in eps_sorted]
     for x, y, *_ in iter_batches(data, bs):
         x, y = x.to(dev), y.to(dev)
@@ -294,11 +311,12 @@ def robust_accuracy(model:nn.Module, # classifier (batch, classes) on inputs in 
         for k, e in enumerate(eps_sorted):
             if e > 0 and alive.any():
                 idx = torch.nonzero(alive)[:, 0]
-                atk = make(model, ps, e, **kw); atk(x[idx], y[idx])
+                atk = attack.with_eps(e); atk.generator = gen; atk(x[idx], y[idx])
                 alive[idx] = atk.last_success < 1  # broken at e stays broken at every larger radius
             robust[k].append(alive.clone().cpu())
     rows = [dict(eps=e, accuracy=float(torch.cat(r).float().mean()), n=int(torch.cat(r).numel())) for e, r in zip(eps_sorted, robust)]
     return pd.DataFrame(rows)
+
 
 # %% ../nbs/07_attacks.ipynb #27461019
 def show_adversarial(x:torch.Tensor, # originals (N, C, H, W) in [0, 1]

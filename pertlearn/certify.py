@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 from scipy.stats import beta, binom, norm
 from .perturbation import PerturbationSet
-from .attacks import frozen_eval, _make_gen
+from .attacks import frozen_eval, device_generator
 
 # %% auto #0
 __all__ = ['cp_lower', 'binom_pvalue_half', 'max_certifiable_radius', 'sigma_for_radius', 'LatentSmoother', 'certified_accuracy',
@@ -75,7 +75,7 @@ class LatentSmoother:
                generator:torch.Generator|int|None=None, # seed or generator
               )->torch.Tensor:
         "Class counts over `n` noisy members per input: (batch, classes) or per pixel (batch, classes, H, W)."
-        gen = _make_gen(generator, x.device); C, d = self.num_classes, self.ps.latent_dim
+        gen = device_generator(generator, x.device); C, d = self.num_classes, self.ps.latent_dim
         out = []
         with frozen_eval(self.model, self.ps.cvae):
             for i in range(0, len(x), self.batch):
@@ -115,7 +115,7 @@ class LatentSmoother:
                 correction:str|None=None, # per-pixel only: 'bonferroni' makes an image's pixels hold jointly
                )->tuple[torch.Tensor, torch.Tensor]:
         "(prediction, certified latent radius) per input or pixel; −1 and radius 0 where it abstains."
-        gen = _make_gen(generator, x.device)
+        gen = device_generator(generator, x.device)
         cA = self.counts(x, n0, gen).argmax(1)
         cnt = self.counts(x, n, gen)
         nA = cnt.gather(1, cA.unsqueeze(1)).squeeze(1)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from .cvae import kl_gaussian
-from .perturbation import PerturbationSet, project_l2, sample_ball, latent_pgd, iter_batches
+from .perturbation import PerturbationSet, project_l2, sample_ball, latent_pgd, iter_batches, keep_best
 
 
 # %% auto #0
@@ -60,7 +60,7 @@ def approximation_error(ps:PerturbationSet, # the perturbation set
                         return_u:bool=False, # also return the minimising latents
                        )->torch.Tensor:
     "Per-example min over ‖u‖≤ε of d(g(u, x), x̃) by latent PGD, never worse than the projected encoder code: (batch,)."
-    eps = float(ps._eps(eps)); alpha = eps / 20 if step_size is None else step_size
+    eps = float(ps.radius(eps)); alpha = eps / 20 if step_size is None else step_size
     # all random starts drawn up front, so chunking (`bs`) does not change the numbers
     starts = torch.stack([_random_start(len(x), ps.latent_dim, eps, generator, x) for _ in range(restarts)], 1) \
              if restarts else torch.zeros(len(x), 0, ps.latent_dim, device=x.device, dtype=x.dtype)
@@ -70,8 +70,7 @@ def approximation_error(ps:PerturbationSet, # the perturbation set
             best_u, best_v = _descend(ps, x, xt, u0, eps, steps, alpha, dist)
             for r in range(restarts):
                 u, v = _descend(ps, x, xt, starts[:, r], eps, steps, alpha, dist)
-                better = v < best_v
-                best_v = torch.where(better, v, best_v); best_u = torch.where(better[:, None], u, best_u)
+                best_v, best_u = keep_best(best_v, best_u, v, u, larger=False)
         return best_v, best_u
     v, u = _chunked(one, bs, x, xt, starts)
     return (v, u) if return_u else v
@@ -82,7 +81,7 @@ def encoder_approximation_error(ps:PerturbationSet, x:torch.Tensor, xt:torch.Ten
                                 eps:float|None=None, # radius (defaults to `ps.eps`)
                                 dist:Callable=mse_dist, bs:int|None=None)->torch.Tensor:
     "Per-example d(g(Π_ε(u_enc), x), x̃): the encoder's code projected onto the ball, decoded: (batch,)."
-    eps = float(ps._eps(eps))
+    eps = float(ps.radius(eps))
     return _chunked(lambda x, xt: dist(ps.decode(project_l2(ps.encode(x, xt), eps), x), xt), bs, x, xt)
 
 @torch.no_grad()
@@ -111,7 +110,7 @@ def expected_approximation_error(ps:PerturbationSet, x:torch.Tensor, xt:torch.Te
                                  dist:Callable=mse_dist, generator:torch.Generator|None=None,
                                  bs:int|None=None)->torch.Tensor:
     "Per-example mean over random members of S(x) of d(member, x̃): (batch,)."
-    eps = float(ps._eps(eps))
+    eps = float(ps.radius(eps))
     def sampler(B, d):
         dev = generator.device if generator is not None else x.device
         return sample_ball(B, d, eps, dist_kind, generator, device=dev, dtype=x.dtype).to(x.device)
@@ -142,7 +141,7 @@ def sufficient_likelihood(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
     ea = expected_approximation_error(ps, x, xt, eps, n_samples, dist_kind, dist, generator, bs)
     ep = expected_prior_reconstruction(ps, x, xt, n_samples, dist, generator, bs)
     return dict(expected_approximation_error=float(ea.mean()), expected_prior_reconstruction=float(ep.mean()),
-                identity_error=float(identity_error(x, xt, dist).mean()), eps=float(ps._eps(eps)), n_samples=n_samples)
+                identity_error=float(identity_error(x, xt, dist).mean()), eps=float(ps.radius(eps)), n_samples=n_samples)
 
 @torch.no_grad()
 def pair_kl(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor, bs:int|None=None)->torch.Tensor:
@@ -190,7 +189,7 @@ def evaluate_set(ps:PerturbationSet, data, # (x, x̃[, group]) tensors, or an it
                  n_samples:int=16, # random members per pair for the expected errors
                  dist=mse_dist, bs:int=256, seed:int=0)->pd.DataFrame:
     "Every quality metric of `ps` on pairs `data`, one row per pair (see the table above)."
-    eps = float(ps._eps(eps)); g = torch.Generator().manual_seed(seed); rows = []
+    eps = float(ps.radius(eps)); g = torch.Generator().manual_seed(seed); rows = []
     for b in iter_batches(data, bs):
         x, xt = b[0].to(ps.device), b[1].to(ps.device)
         with torch.no_grad():

@@ -15,7 +15,7 @@ from .utils import atomic_write_json
 
 # %% auto #0
 __all__ = ['project_l2', 'sample_ball', 'offset_stats', 'iter_batches', 'PerturbationSet', 'pretrained_dir', 'list_pretrained',
-           'latent_pgd']
+           'keep_best', 'latent_pgd']
 
 # %% ../nbs/02_perturbation_set.ipynb #efc62f9b
 def project_l2(u:torch.Tensor, # latents, (batch, ...) — each example projected separately
@@ -77,7 +77,8 @@ class PerturbationSet:
     @property
     def device(self): return next(self.cvae.parameters()).device
     def to(self, device): self.cvae.to(device); return self
-    def _eps(self, eps):
+    def radius(self, eps:float|None=None)->float:
+        "The radius to use: `eps` when given, else the set's own `eps` (an error when neither is set)."
         eps = self.eps if eps is None else eps
         if eps is None: raise ValueError("no radius: pass eps or call choose_eps first")
         return eps
@@ -117,13 +118,13 @@ class PerturbationSet:
 
     def project(self, u, eps=None)->torch.Tensor:
         "Project each example of `u` onto the ball of radius ε."
-        return project_l2(u, self._eps(eps))
+        return project_l2(u, self.radius(eps))
 
     @torch.no_grad()
     def sample(self, x:torch.Tensor, n:int=1, eps:float|None=None, dist:str='truncated',
                generator:torch.Generator|None=None)->torch.Tensor:
         "`n` random members of S(x) for each input: shape (batch, n, *x.shape[1:])."
-        eps = self._eps(eps); B = len(x)
+        eps = self.radius(eps); B = len(x)
         prior = self.prior(x)
         u = sample_ball(B * n, self.latent_dim, eps, dist, generator, device=x.device).view(B, n, -1)
         outs = [self.decode(u[:, j], x, prior) for j in range(n)]
@@ -177,6 +178,24 @@ def list_pretrained()->list[str]:
     return sorted(p.name for p in d.iterdir() if (p/'set.json').exists()) if d.is_dir() else []
 
 
+# %% ../nbs/02_perturbation_set.ipynb #89ddc040
+def keep_best(best_v:torch.Tensor, # (B,) best values so far
+              best:torch.Tensor, # (B, ...) best candidates so far
+              v:torch.Tensor, # (n,) values of the new candidates
+              cand:torch.Tensor, # (n, ...) the new candidates
+              idx:torch.Tensor|None=None, # rows of the batch the candidates belong to (None: all B, then n = B)
+              larger:bool=True, # keep the larger value (False: the smaller, for errors to minimise)
+             )->tuple[torch.Tensor, torch.Tensor]:
+    "Per example, keep whichever of the best-so-far and the new candidate has the better value: the updated (best_v, best)."
+    old_v = best_v if idx is None else best_v[idx]
+    better = (v > old_v) if larger else (v < old_v)
+    new_v = torch.where(better, v, old_v)
+    new = torch.where(better.view(-1, *[1] * (cand.ndim - 1)), cand, best if idx is None else best[idx])
+    if idx is None: return new_v, new
+    best_v[idx] = new_v; best[idx] = new
+    return best_v, best
+
+
 # %% ../nbs/02_perturbation_set.ipynb #1f343e3b
 def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
                ps:PerturbationSet, x:torch.Tensor,
@@ -188,7 +207,7 @@ def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
                init:torch.Tensor|None=None, # start of the first restart (batch, d), e.g. the encoder's code; later ones are random
               )->tuple[torch.Tensor, torch.Tensor]:
     "Maximise `objective` over each example's ball ‖u‖ ≤ ε (a number or one per example); returns the best (u, value) per example."
-    eps = ps._eps(eps)
+    eps = ps.radius(eps)
     if not isinstance(eps, (int, float)): eps = torch.as_tensor(eps, dtype=x.dtype, device=x.device).reshape(-1, 1)
     alpha = eps / 20 if step_size is None else step_size
     with torch.no_grad(): prior = ps.prior(x)
@@ -209,8 +228,7 @@ def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
             grad, = torch.autograd.grad(v.sum(), u)
             with torch.no_grad():
                 vd = torch.nan_to_num(v.detach(), nan=-float('inf'))
-                better = vd > best_v
-                best_v = torch.where(better, vd, best_v); best_u = torch.where(better[:, None], u.detach(), best_u)
+                best_v, best_u = keep_best(best_v, best_u, vd, u.detach())
                 if done is not None: active &= ~done(xm.detach(), u.detach()).bool()
                 if t == steps or not active.any(): break
                 gn = grad.norm(dim=1, keepdim=True)

@@ -115,7 +115,7 @@ class SetAugmentation(PerturbationCallback):
         self.eps, self.dist = eps, dist
     def perturb(self, x, y, g):
         with frozen_eval(self.ps.cvae), torch.no_grad():
-            u = sample_ball(len(x), self.ps.latent_dim, float(self.ps._eps(self.eps)), self.dist, g, device=x.device)
+            u = sample_ball(len(x), self.ps.latent_dim, float(self.ps.radius(self.eps)), self.dist, g, device=x.device)
             return self.ps.decode(u, x)
 
 # %% ../nbs/09_robust.ipynb #8690a305
@@ -153,7 +153,7 @@ class LatentAdversarialTraining(PerturbationCallback):
     def attack(self, x:torch.Tensor, y:torch.Tensor, g:torch.Generator|int|None=None,
                model:nn.Module|None=None)->torch.Tensor: # default: the learner's model
         "Adversarial members of S(x) for the model (in eval mode, BN statistics untouched)."
-        eps = float(self.ps._eps(self.eps)); model = self.learn.model if model is None else model
+        eps = float(self.ps.radius(self.eps)); model = self.learn.model if model is None else model
         step = 2.5 * eps / self.steps if self.step_size is None else self.step_size
         kind = self.attack_loss or ('seg' if y.ndim > 1 else 'ce')
         gen = g if isinstance(g, torch.Generator) else as_generator(self.seed if g is None else g, x.device)

@@ -105,16 +105,16 @@ def test_robust_accuracy_monotone_and_clean(toy):
     with torch.no_grad(): Yr = clf3(Xr).argmax(1)
     flip = torch.rand(120, generator=g) < 0.2; Yr[flip] = (Yr[flip] + 1) % 3
     eps = [0, 0.25, 0.5, 1, 2]
-    tab = robust_accuracy(clf3, ps, (Xr, Yr), eps, steps=20, bs=50, generator=0)
+    tab = robust_accuracy(LatentPGD(clf3, ps, steps=20, generator=0), (Xr, Yr), eps, bs=50)
     clean = float((clf3(Xr).argmax(1) == Yr).float().mean())
     assert list(tab.columns[:3]) == ['eps', 'accuracy', 'n'] and (tab.n == 120).all()
     assert tab.accuracy[0] == pytest.approx(clean)
     assert (np.diff(tab.accuracy) <= 0).all() and (tab.accuracy <= clean + 1e-12).all()
     # unsorted radii and a DataLoader give the same table
     from torch.utils.data import DataLoader, TensorDataset
-    tab2 = robust_accuracy(clf3, ps, DataLoader(TensorDataset(Xr, Yr), batch_size=50), eps[::-1], steps=20, generator=0)
+    tab2 = robust_accuracy(LatentPGD(clf3, ps, steps=20, generator=0), DataLoader(TensorDataset(Xr, Yr), batch_size=50), eps[::-1])
     assert np.array_equal(tab2.accuracy.values, tab.accuracy.values)
-    tab3 = robust_accuracy(clf3, None, (Xr, Yr), [0, 0.05, 0.1], attack='l2_pgd', steps=10, generator=0)
+    tab3 = robust_accuracy(L2PGD(clf3, steps=10, generator=0), (Xr, Yr), [0, 0.05, 0.1])
     assert (np.diff(tab3.accuracy) <= 0).all()
 
 
@@ -142,7 +142,7 @@ def test_model_untouched():
     RandomMembers(model, ps, 1.0, k=3, generator=0)(X, y)
     LinfPGD(model, 0.1, steps=3, generator=0)(X, y); L2PGD(model, 0.1, steps=3, generator=0)(X, y)
     LatentSmoother(model, ps, 1.0, 3, batch=64).certify(X[:4], 10, 20, generator=0)
-    robust_accuracy(model, ps, (X, y), [0, 1.0], steps=3, generator=0)
+    robust_accuracy(LatentPGD(model, ps, steps=3, generator=0), (X, y), [0, 1.0])
     assert model.training and all(m.training for m in model.modules())
     for k, v in model.state_dict().items(): assert torch.equal(v, state[k]), k
     for p, g in zip(model.parameters(), grads): assert torch.equal(p.grad, g) and p.requires_grad
