@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib, json, math, shutil, time
 from pathlib import Path
 import torch
+import pertlearn
 from .cvae import build_cvae
 from .models.pairs import choose_arch
 from .data.pairs import PairData, load_pairs, pairs_dls

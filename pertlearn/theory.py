@@ -16,18 +16,13 @@ from .perturbation import PerturbationSet, project_l2, sample_ball, latent_pgd
 from .metrics import (mse_dist, approximation_error, encoder_approximation_error, reconstruction_error,
     identity_error, expected_approximation_error, expected_prior_reconstruction, necessary_subset, sufficient_likelihood,
     pair_kl, kl_offset_bound, coverage_curve, plot_coverage)
+from .toys import inv_bound_logvar
 
 
 # %% auto #0
 __all__ = ['LinearGaussianPairs']
 
 # %% ../nbs/06a_theory.ipynb #c7de4986
-def _inv_bound_logvar(lv:torch.Tensor)->torch.Tensor:
-    "The raw value that `bound_logvar` maps to `lv`."
-    from pertlearn.cvae import LOGVAR_MIN, LOGVAR_MAX
-    mid, half = (LOGVAR_MAX + LOGVAR_MIN) / 2, (LOGVAR_MAX - LOGVAR_MIN) / 2
-    return mid + half * torch.atanh((lv - mid) / half)
-
 class LinearGaussianPairs:
     "Pairs x̃ = A x + c + Q diag(b) u + s·η with x, u, η standard normal, and every quantity of the theory in closed form."
     def __init__(self, n:int=8, # dimension of x and x̃
@@ -103,9 +98,9 @@ class LinearGaussianPairs:
         D = self.b / (self.b**2 + self.s**2)
         with torch.no_grad():
             for p in m.parameters(): p.zero_()
-            m.prior_lv.bias.fill_(float(_inv_bound_logvar(torch.tensor(0., dtype=torch.float64))))
+            m.prior_lv.bias.fill_(float(inv_bound_logvar(torch.tensor(0., dtype=torch.float64))))
             m.rec_mu.weight.copy_(torch.cat([-(self.Q * D).T @ self.A, (self.Q * D).T], 1))
             m.rec_mu.bias.copy_(-(self.Q * D).T @ self.c)
-            m.rec_lv.bias.copy_(_inv_bound_logvar(self.post_var().log()))
+            m.rec_lv.bias.copy_(inv_bound_logvar(self.post_var().log()))
             m.gen_x.weight.copy_(self.A); m.gen_x.bias.copy_(self.c); m.gen_z.weight.copy_(self.B)
         return m

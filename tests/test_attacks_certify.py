@@ -7,6 +7,7 @@ import torch.nn as nn
 
 from pertlearn.cvae import LinearCVAE, LOGVAR_MIN, LOGVAR_MAX
 from pertlearn.perturbation import PerturbationSet
+from pertlearn.toys import linear_set, inv_bound_logvar
 from pertlearn.attacks import (LatentPGD, LinfPGD, L2PGD, RandomMembers, attack_objective, robust_accuracy,
                                linear_latent_radius, frozen_eval)
 from pertlearn.certify import (LatentSmoother, cp_lower, binom_pvalue_half, sigma_for_radius, max_certifiable_radius,
@@ -20,21 +21,6 @@ def one_thread():
     n = torch.get_num_threads(); torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def _lv_raw(lv):
-    mid, half = (LOGVAR_MAX + LOGVAR_MIN) / 2, (LOGVAR_MAX - LOGVAR_MIN) / 2
-    return mid + half * torch.atanh((torch.as_tensor(lv) - mid) / half)
-
-
-def linear_set(n=4, k=3, seed=0):
-    g = torch.Generator().manual_seed(seed); cv = LinearCVAE(n, k)
-    with torch.no_grad():
-        cv.prior_mu.weight.copy_(torch.randn(k, n, generator=g) * 0.3); cv.prior_mu.bias.copy_(torch.randn(k, generator=g) * 0.1)
-        cv.prior_lv.weight.zero_(); cv.prior_lv.bias.copy_(_lv_raw(torch.log(torch.tensor([1., 4., .25])[:k])))
-        cv.gen_x.weight.copy_(torch.eye(n) * 0.8); cv.gen_x.bias.fill_(0.1)
-        cv.gen_z.weight.copy_(torch.randn(n, k, generator=g) * 0.2)
-    return PerturbationSet(cv)
 
 
 @pytest.fixture(scope='module')
