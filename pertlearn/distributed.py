@@ -13,13 +13,12 @@ import torch.nn as nn
 import torch.distributed as dist
 from fastai.data.core import DataLoaders
 from fastai.callback.progress import ProgressCallback
-from .cvae import CVAE, CVAEOutput, build_cvae
+from .cvae import CVAE, CVAEOutput, CVAELoss, build_cvae
 from .train import cvae_learner, Schedules, reference_schedules
 from .utils import as_generator, derive_seed, seed_everything
 
 # %% auto #0
-__all__ = ['dist_info', 'DistBatchNorm2d', 'convert_batchnorm', 'NoiseCVAE', 'ShardedLoader', 'ddp_train_cvae', 'parser', 'main',
-           'compare_sets']
+__all__ = ['dist_info', 'DistBatchNorm2d', 'convert_batchnorm', 'NoiseCVAE', 'ShardedLoader', 'ddp_train_cvae', 'parser', 'main']
 
 # %% ../nbs/12_distributed.ipynb #b6c022b9
 def dist_info()->tuple[int, int, int]:
@@ -99,7 +98,6 @@ class ShardedLoader:
     def one_batch(self): return next(iter(self.batches(self.base.epoch)))
 
 # %% ../nbs/12_distributed.ipynb #ff6605a4
-from .cvae import CVAELoss
 class _Float32Loss(CVAELoss):
     "The negative ELBO returned as float32 (its gradient, 1, is exact) so fastai's float32 loss averages accept it."
     def __call__(self, out, xt): return super().__call__(out, xt).float()
@@ -183,9 +181,6 @@ def main(argv=None)->int:
     if world > 1: dist.barrier(); dist.destroy_process_group()
     return 0
 
-# %% ../nbs/12_distributed.ipynb #9f7ec907
-if __name__ == '__main__': sys.exit(main())
-
 # %% ../nbs/12_distributed.ipynb #22d17ffc
 def compare_sets(a, b, # two saved sets (folders) or `PerturbationSet`s with the same architecture
                  n:int=32, seed:int=0)->dict:
@@ -203,3 +198,6 @@ def compare_sets(a, b, # two saved sets (folders) or `PerturbationSet`s with the
         (ma, sda), (mb, sdb) = a.prior(x), b.prior(x)
         out = max((ma - mb).abs().max().item(), (sda - sdb).abs().max().item(), (a.decode(u, x) - b.decode(u, x)).abs().max().item())
     return dict(weights=w, outputs=out, all_tensors=max((sa[k].float() - sb[k].float()).abs().max().item() for k in sa))
+
+# %% ../nbs/12_distributed.ipynb #9f7ec907
+if __name__ == '__main__': sys.exit(main())

@@ -1,4 +1,4 @@
-"""How good is a learned perturbation set? Approximation error by latent PGD, the encoder's error, the expected error of random members, reconstruction, KL and the identity baseline, per example and averaged.
+"""How good is a learned perturbation set? Approximation error by latent PGD, the encoder's error, the expected error of random members, reconstruction, KL and the identity baseline, per example and averaged. Segmentation scores (confusion matrix, IoU, pixel accuracy) for the illumination experiment.
 
 Docs: https://pertlearn.github.io/pertlearn/nbs/metrics.html.md"""
 
@@ -13,12 +13,14 @@ import pandas as pd
 import torch
 from .cvae import kl_gaussian
 from .perturbation import PerturbationSet, project_l2, sample_ball, latent_pgd, iter_batches, keep_best
+from .data.illumination import IGNORE_INDEX
 
 
 # %% auto #0
 __all__ = ['mse_dist', 'approximation_error', 'encoder_approximation_error', 'reconstruction_error', 'identity_error',
            'expected_approximation_error', 'expected_prior_reconstruction', 'necessary_subset', 'sufficient_likelihood',
-           'pair_kl', 'kl_offset_bound', 'coverage_curve', 'plot_coverage', 'evaluate_set', 'summarize']
+           'pair_kl', 'kl_offset_bound', 'coverage_curve', 'plot_coverage', 'evaluate_set', 'summarize',
+           'confusion_matrix', 'iou_per_class', 'mean_iou', 'pixel_accuracy']
 
 # %% ../nbs/06_metrics.ipynb #8824bd7c
 def mse_dist(a:torch.Tensor, # members, (batch, ...)
@@ -221,3 +223,48 @@ def summarize(per_example:pd.DataFrame, by:str|None=None)->pd.DataFrame|dict:
     m['identity_over_approx_pgd'] = m['identity'] / max(m['approx_pgd'], 1e-12)
     m['eps'] = per_example.attrs.get('eps'); m['n'] = len(per_example)
     return m
+
+# %% ../nbs/06_metrics.ipynb #7bdfcee2
+def confusion_matrix(pred:torch.Tensor, # predicted classes, any shape (−1: abstain)
+                     target:torch.Tensor, # true classes, same shape
+                     num_classes:int, # number of classes C
+                     ignore_index:int=IGNORE_INDEX, # target value of pixels that do not count
+                    )->torch.Tensor:
+    "C×C int64 counts `cm[true, predicted]` over pixels that are labelled and not abstained."
+    pred, target = torch.as_tensor(pred), torch.as_tensor(target)
+    if pred.shape != target.shape: raise ValueError(f'pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}')
+    if pred.is_floating_point() or target.is_floating_point(): raise TypeError('pred and target must be integer class maps (take argmax of logits first)')
+    p, t = pred.reshape(-1).long(), target.reshape(-1).long().to(pred.device)
+    keep = (t != ignore_index) & (p != -1)
+    p, t = p[keep], t[keep]
+    if p.numel() and (p.min() < 0 or p.max() >= num_classes): raise ValueError(f'predictions must be in 0..{num_classes-1} (or -1 to abstain), got {int(p.min())}..{int(p.max())}')
+    if t.numel() and (t.min() < 0 or t.max() >= num_classes): raise ValueError(f'targets must be in 0..{num_classes-1} or ignore_index={ignore_index}, got {int(t.min())}..{int(t.max())}')
+    return torch.bincount(t * num_classes + p, minlength=num_classes**2).view(num_classes, num_classes)
+
+def iou_per_class(cm:torch.Tensor)->torch.Tensor:
+    "IoU of each class from a confusion matrix; NaN for classes absent from both prediction and target."
+    cm = cm.double(); tp = cm.diag(); union = cm.sum(0) + cm.sum(1) - tp
+    return torch.where(union > 0, tp / union.clamp_min(1), torch.full_like(tp, float('nan')))
+
+def mean_iou(pred:torch.Tensor, # predicted classes, any shape (−1: abstain, not counted)
+             target:torch.Tensor, # true classes, same shape
+             num_classes:int, # number of classes
+             ignore_index:int=IGNORE_INDEX, # target value of pixels that do not count
+            )->float:
+    "Mean IoU over the classes present in prediction or target (ignored and abstained pixels excluded); NaN if none."
+    iou = iou_per_class(confusion_matrix(pred, target, num_classes, ignore_index))
+    iou = iou[~iou.isnan()]
+    return float(iou.mean()) if len(iou) else float('nan')
+
+def pixel_accuracy(pred:torch.Tensor, # predicted classes, any shape (−1: abstain)
+                   target:torch.Tensor, # true classes, same shape
+                   ignore_index:int=IGNORE_INDEX, # target value of pixels that do not count
+                   abstain_wrong:bool=True, # count abstentions as errors (else leave those pixels out)
+                  )->float:
+    "Fraction of labelled pixels predicted correctly; NaN if no pixel counts."
+    pred, target = torch.as_tensor(pred), torch.as_tensor(target).to(torch.as_tensor(pred).device)
+    if pred.shape != target.shape: raise ValueError(f'pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}')
+    keep = target != ignore_index
+    if not abstain_wrong: keep = keep & (pred != -1)
+    n = int(keep.sum())
+    return float(((pred == target) & keep).sum()) / n if n else float('nan')

@@ -21,7 +21,7 @@ from .utils import atomic_write_json
 
 # %% auto #0
 __all__ = ['piecewise', 'reference_schedules', 'Schedules', 'LossTerm', 'History', 'Checkpoint', 'load_checkpoint', 'adam',
-           'cvae_learner', 'train_cvae', 'InterruptAfter']
+           'cvae_learner', 'train_cvae']
 
 # %% ../nbs/05_train.ipynb #cf0ba22f
 def piecewise(xs, ys):

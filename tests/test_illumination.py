@@ -1,12 +1,12 @@
-"Multi-illumination: the dataset layout read from files (embedded procedural scenes and hand-written folders), material reduction, joint crop/flip, pair and segmentation loaders, segmentation metrics, and the U-Net CVAE."
+"Multi-illumination: the dataset layout read from files (embedded procedural scenes and hand-written folders), material reduction, joint crop/flip, pair and segmentation loaders, the U-Net CVAE, and the segmentation metrics (now in pertlearn.metrics)."
 import io, json
 import numpy as np
 import pytest, torch
 from PIL import Image
 from pertlearn.data.illumination import (MIP_SIZES, IGNORE_INDEX, N_MATERIAL_CLASSES, OTHER_CLASS, MATERIAL_TABLE,
     reduce_materials, material_table_from_counts, read_scene, find_scenes, load_illumination, make_synthetic_illumination,
-    crop_flip, pair_items, illumination_dls, illumination_seg_dls, confusion_matrix, iou_per_class, mean_iou, pixel_accuracy,
-    image_name, label_name)
+    crop_flip, pair_items, illumination_dls, illumination_seg_dls, image_name, label_name)
+from pertlearn.metrics import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
 from pertlearn.models.illumination import IllumUNetCVAE
 from pertlearn.cvae import build_cvae, save_cvae, load_cvae
 from pertlearn.utils import as_generator

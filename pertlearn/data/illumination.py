@@ -1,4 +1,4 @@
-"""Scenes photographed under 25 flash directions (MIT Multi-Illumination) read from the dataset's own folder layout, an embedded procedural set written in that same layout, material labels reduced to 36 classes, fastai loaders of relighting pairs and of segmentation examples, and correct segmentation metrics.
+"""Scenes photographed under 25 flash directions (MIT Multi-Illumination) read from the dataset's own folder layout, an embedded procedural set written in that same layout, material labels reduced to 36 classes, and fastai loaders of relighting pairs and of segmentation examples (the segmentation metrics are in `metrics`).
 
 Docs: https://pertlearn.github.io/pertlearn/nbs/data.illumination.html.md"""
 
@@ -21,8 +21,7 @@ __all__ = ['N_DIRS', 'MIP_SIZES', 'TEST_PREFIX', 'IGNORE_INDEX', 'N_MATERIAL_CLA
            'is_test_scene', 'material_lut', 'reduce_materials', 'material_table_from_counts', 'read_scene',
            'find_scenes', 'IllumData', 'read_scenes', 'light_directions', 'render_synthetic_scene', 'default_cache_dir',
            'make_synthetic_illumination', 'IllumSplits', 'load_illumination', 'crop_flip', 'pair_items',
-           'illumination_dls', 'illumination_seg_dls', 'confusion_matrix', 'iou_per_class', 'mean_iou',
-           'pixel_accuracy']
+           'illumination_dls', 'illumination_seg_dls']
 
 # %% ../../nbs/04_data.illumination.ipynb #b2873bab
 N_DIRS = 25                      # flash directions per scene
@@ -447,48 +446,3 @@ def illumination_seg_dls(data:IllumSplits|None=None, # loaded scenes (None: `loa
         dl.items, dl.scenes = items, d.names
         return dl
     return DataLoaders(loader(data.train, True), loader(data.valid, False), loader(data.test, False), device=dev)
-
-# %% ../../nbs/04_data.illumination.ipynb #7bdfcee2
-def confusion_matrix(pred:torch.Tensor, # predicted classes, any shape (−1: abstain)
-                     target:torch.Tensor, # true classes, same shape
-                     num_classes:int, # number of classes C
-                     ignore_index:int=IGNORE_INDEX, # target value of pixels that do not count
-                    )->torch.Tensor:
-    "C×C int64 counts `cm[true, predicted]` over pixels that are labelled and not abstained."
-    pred, target = torch.as_tensor(pred), torch.as_tensor(target)
-    if pred.shape != target.shape: raise ValueError(f'pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}')
-    if pred.is_floating_point() or target.is_floating_point(): raise TypeError('pred and target must be integer class maps (take argmax of logits first)')
-    p, t = pred.reshape(-1).long(), target.reshape(-1).long().to(pred.device)
-    keep = (t != ignore_index) & (p != -1)
-    p, t = p[keep], t[keep]
-    if p.numel() and (p.min() < 0 or p.max() >= num_classes): raise ValueError(f'predictions must be in 0..{num_classes-1} (or -1 to abstain), got {int(p.min())}..{int(p.max())}')
-    if t.numel() and (t.min() < 0 or t.max() >= num_classes): raise ValueError(f'targets must be in 0..{num_classes-1} or ignore_index={ignore_index}, got {int(t.min())}..{int(t.max())}')
-    return torch.bincount(t * num_classes + p, minlength=num_classes**2).view(num_classes, num_classes)
-
-def iou_per_class(cm:torch.Tensor)->torch.Tensor:
-    "IoU of each class from a confusion matrix; NaN for classes absent from both prediction and target."
-    cm = cm.double(); tp = cm.diag(); union = cm.sum(0) + cm.sum(1) - tp
-    return torch.where(union > 0, tp / union.clamp_min(1), torch.full_like(tp, float('nan')))
-
-def mean_iou(pred:torch.Tensor, # predicted classes, any shape (−1: abstain, not counted)
-             target:torch.Tensor, # true classes, same shape
-             num_classes:int, # number of classes
-             ignore_index:int=IGNORE_INDEX, # target value of pixels that do not count
-            )->float:
-    "Mean IoU over the classes present in prediction or target (ignored and abstained pixels excluded); NaN if none."
-    iou = iou_per_class(confusion_matrix(pred, target, num_classes, ignore_index))
-    iou = iou[~iou.isnan()]
-    return float(iou.mean()) if len(iou) else float('nan')
-
-def pixel_accuracy(pred:torch.Tensor, # predicted classes, any shape (−1: abstain)
-                   target:torch.Tensor, # true classes, same shape
-                   ignore_index:int=IGNORE_INDEX, # target value of pixels that do not count
-                   abstain_wrong:bool=True, # count abstentions as errors (else leave those pixels out)
-                  )->float:
-    "Fraction of labelled pixels predicted correctly; NaN if no pixel counts."
-    pred, target = torch.as_tensor(pred), torch.as_tensor(target).to(torch.as_tensor(pred).device)
-    if pred.shape != target.shape: raise ValueError(f'pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}')
-    keep = target != ignore_index
-    if not abstain_wrong: keep = keep & (pred != -1)
-    n = int(keep.sum())
-    return float(((pred == target) & keep).sum()) / n if n else float('nan')
