@@ -260,11 +260,11 @@ class RandomMembers(Attack):
                  ps:PerturbationSet, # the learned set
                  eps:float|None=None, # radius (defaults to `ps.eps`)
                  k:int=20, # members drawn per example
-                 dist:str='truncated', # how members are drawn: see `sample_ball`
+                 sampling:str='truncated', # how members are drawn: see `sample_ball`
                  targeted:bool=False, loss:str='ce', ignore_index:int=-100,
                  generator:torch.Generator|int|None=None): # seed or generator
         super().__init__(model, eps, k, targeted, loss, False, ignore_index, generator)   # each draw is one attempt on every example
-        self.ps, self.dist = ps, dist
+        self.ps, self.sampling = ps, sampling
         self.last_u = None
 
     @property
@@ -279,7 +279,7 @@ class RandomMembers(Attack):
         return torch.zeros(len(x), self.ps.latent_dim, device=x.device)
     @torch.no_grad()
     def _attempt(self, x, y, eps, gen, idx):
-        u = sample_ball(len(x), self.ps.latent_dim, eps, self.dist, gen, device=x.device)
+        u = sample_ball(len(x), self.ps.latent_dim, eps, self.sampling, gen, device=x.device)
         v, s = self.evaluate(self.ps.decode(u, x, self._prior), y)
         return u, torch.nan_to_num(v, nan=-float('inf')) + _BIG * s
     def _inputs(self, best, x):

@@ -10,7 +10,7 @@ import argparse, os, sys, time
 from pathlib import Path
 import torch
 import torch.nn as nn
-import torch.distributed as dist
+import torch.distributed as tdist
 from fastai.data.core import DataLoaders
 from fastai.callback.progress import ProgressCallback
 from .cvae import CVAE, CVAEOutput, CVAELoss, build_cvae
@@ -18,16 +18,16 @@ from .train import cvae_learner, Schedules, reference_schedules
 from .utils import as_generator, derive_seed, seed_everything
 
 # %% auto #0
-__all__ = ['dist_info', 'DistBatchNorm2d', 'convert_batchnorm', 'NoiseCVAE', 'ShardedLoader', 'ddp_train_cvae', 'parser', 'main']
+__all__ = ['rank_info', 'DistBatchNorm2d', 'convert_batchnorm', 'NoiseCVAE', 'ShardedLoader', 'ddp_train_cvae', 'parser', 'main']
 
 # %% ../nbs/12_distributed.ipynb #b6c022b9
-def dist_info()->tuple[int, int, int]:
+def rank_info()->tuple[int, int, int]:
     "(rank, world size, local rank) of this process: from the process group if initialised, else from torchrun's environment."
-    if dist.is_available() and dist.is_initialized(): r, w = dist.get_rank(), dist.get_world_size()
+    if tdist.is_available() and tdist.is_initialized(): r, w = tdist.get_rank(), tdist.get_world_size()
     else: r, w = int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
     return r, w, int(os.environ.get('LOCAL_RANK', 0))
 
-def _distributed()->bool: return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+def _distributed()->bool: return tdist.is_available() and tdist.is_initialized() and tdist.get_world_size() > 1
 
 # %% ../nbs/12_distributed.ipynb #71c8da88
 class DistBatchNorm2d(nn.BatchNorm2d):
@@ -107,7 +107,7 @@ def ddp_train_cvae(model:CVAE, dls, # the CVAE, and loaders of global batches (x
                    seed:int=0, # seed of the latent noise
                    schedules:dict|None=None, cbs=None, progress:bool=True):
     "Train `model` on this process's shard of every global batch, synchronously with the other processes; returns the `Learner`."
-    rank, world, local = dist_info()
+    rank, world, local = rank_info()
     convert_batchnorm(model)
     net = NoiseCVAE(model)
     if _distributed():
@@ -160,9 +160,9 @@ def _data_and_model(a, dev):
 def main(argv=None)->int:
     "Entry point: initialise the process group from torchrun's environment, train, save the set on rank 0."
     a = parser().parse_args(argv)
-    rank, world, local = dist_info()
+    rank, world, local = rank_info()
     cuda = torch.cuda.is_available() and not a.cpu
-    if world > 1 and not dist.is_initialized(): dist.init_process_group('nccl' if cuda else 'gloo')
+    if world > 1 and not tdist.is_initialized(): tdist.init_process_group('nccl' if cuda else 'gloo')
     dev = torch.device(f'cuda:{local}') if cuda else torch.device('cpu')
     if cuda: torch.cuda.set_device(dev)
     seed_everything(a.seed)
@@ -178,7 +178,7 @@ def main(argv=None)->int:
         ps.choose_eps([(x.to(dt), xt.to(dt)) for x, xt, _ in dls.valid], a.eps_percentile)
         ps.save(a.out)
         print(f"saved {a.out}: ε = {ps.eps:.4g}, {world} process(es), {time.time() - t0:.1f} s")
-    if world > 1: dist.barrier(); dist.destroy_process_group()
+    if world > 1: tdist.barrier(); tdist.destroy_process_group()
     return 0
 
 # %% ../nbs/12_distributed.ipynb #22d17ffc

@@ -108,14 +108,14 @@ def _expected(ps, x, xt, n_samples, sampler, dist):
 def expected_approximation_error(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
                                  eps:float|None=None, # radius (defaults to `ps.eps`)
                                  n_samples:int=16, # members drawn per pair
-                                 dist_kind:str='truncated', # how to sample the ball: 'truncated', 'uniform', 'sphere'
+                                 sampling:str='truncated', # how to sample the ball: 'truncated', 'uniform', 'sphere'
                                  dist:Callable=mse_dist, generator:torch.Generator|None=None,
                                  bs:int|None=None)->torch.Tensor:
     "Per-example mean over random members of S(x) of d(member, x̃): (batch,)."
     eps = float(ps.radius(eps))
     def sampler(B, d):
         dev = generator.device if generator is not None else x.device
-        return sample_ball(B, d, eps, dist_kind, generator, device=dev, dtype=x.dtype).to(x.device)
+        return sample_ball(B, d, eps, sampling, generator, device=dev, dtype=x.dtype).to(x.device)
     return _chunked(lambda x, xt: _expected(ps, x, xt, n_samples, sampler, dist), bs, x, xt)
 
 def expected_prior_reconstruction(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
@@ -137,10 +137,10 @@ def necessary_subset(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
     return float((approximation_error(ps, x, xt, eps, **pgd_kw) <= delta).float().mean())
 
 def sufficient_likelihood(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
-                          eps:float|None=None, n_samples:int=16, dist_kind:str='truncated',
+                          eps:float|None=None, n_samples:int=16, sampling:str='truncated',
                           dist:Callable=mse_dist, generator:torch.Generator|None=None, bs:int|None=None)->dict:
     "Mean expected approximation error, expected prior reconstruction and identity error over the pairs."
-    ea = expected_approximation_error(ps, x, xt, eps, n_samples, dist_kind, dist, generator, bs)
+    ea = expected_approximation_error(ps, x, xt, eps, n_samples, sampling, dist, generator, bs)
     ep = expected_prior_reconstruction(ps, x, xt, n_samples, dist, generator, bs)
     return dict(expected_approximation_error=float(ea.mean()), expected_prior_reconstruction=float(ep.mean()),
                 identity_error=float(identity_error(x, xt, dist).mean()), eps=float(ps.radius(eps)), n_samples=n_samples)

@@ -32,18 +32,18 @@ def project_l2(u:torch.Tensor, # latents, (batch, ...) — each example projecte
 def sample_ball(n:int, # number of vectors
                 d:int, # dimension
                 eps:float, # radius
-                dist:str='truncated', # 'truncated', 'uniform' or 'sphere'
+                sampling:str='truncated', # 'truncated', 'uniform' or 'sphere'
                 generator:torch.Generator|None=None, device=None, dtype=torch.float32)->torch.Tensor:
     "Draw `n` whitened latents of dimension `d` inside the ball of radius `eps`: shape (n, d)."
     dev = device if device is not None else (generator.device if generator is not None else 'cpu')
     z = torch.randn(n, d, generator=generator, device=dev, dtype=dtype)
-    if dist == 'truncated': return project_l2(z, eps)
+    if sampling == 'truncated': return project_l2(z, eps)
     direction = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    if dist == 'sphere': return direction * eps
-    if dist == 'uniform':
+    if sampling == 'sphere': return direction * eps
+    if sampling == 'uniform':
         r = torch.rand(n, 1, generator=generator, device=dev, dtype=dtype) ** (1.0 / d)
         return direction * eps * r
-    raise ValueError(f"unknown sampling distribution {dist!r}: use 'truncated', 'uniform' or 'sphere'")
+    raise ValueError(f"unknown sampling distribution {sampling!r}: use 'truncated', 'uniform' or 'sphere'")
 
 # %% ../nbs/02_perturbation_set.ipynb #46b4745c
 def offset_stats(norms:torch.Tensor|np.ndarray)->dict:
@@ -121,12 +121,12 @@ class PerturbationSet:
         return project_l2(u, self.radius(eps))
 
     @torch.no_grad()
-    def sample(self, x:torch.Tensor, n:int=1, eps:float|None=None, dist:str='truncated',
+    def sample(self, x:torch.Tensor, n:int=1, eps:float|None=None, sampling:str='truncated',
                generator:torch.Generator|None=None)->torch.Tensor:
         "`n` random members of S(x) for each input: shape (batch, n, *x.shape[1:])."
         eps = self.radius(eps); B = len(x)
         prior = self.prior(x)
-        u = sample_ball(B * n, self.latent_dim, eps, dist, generator, device=x.device).view(B, n, -1)
+        u = sample_ball(B * n, self.latent_dim, eps, sampling, generator, device=x.device).view(B, n, -1)
         outs = [self.decode(u[:, j], x, prior) for j in range(n)]
         return torch.stack(outs, 1)
 

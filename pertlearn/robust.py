@@ -109,13 +109,13 @@ class SetAugmentation(PerturbationCallback):
     "Train on one random member of S(x) per input (optionally alongside the clean input)."
     def __init__(self, ps:PerturbationSet, # the learned set
                  eps:float|None=None, # radius (default `ps.eps`)
-                 dist:str='truncated', # how u is drawn: see `sample_ball`
+                 sampling:str='truncated', # how u is drawn: see `sample_ball`
                  with_clean:bool=False, seed:int=0, check:bool=True):
         super().__init__(ps, with_clean, seed, check)
-        self.eps, self.dist = eps, dist
+        self.eps, self.sampling = eps, sampling
     def perturb(self, x, y, g):
         with frozen_eval(self.ps.cvae), torch.no_grad():
-            u = sample_ball(len(x), self.ps.latent_dim, float(self.ps.radius(self.eps)), self.dist, g, device=x.device)
+            u = sample_ball(len(x), self.ps.latent_dim, float(self.ps.radius(self.eps)), self.sampling, g, device=x.device)
             return self.ps.decode(u, x)
 
 # %% ../nbs/09_robust.ipynb #8690a305

@@ -54,13 +54,13 @@ def test_projection_per_example_radius(u, eps):
 
 @SETTINGS
 @given(st.integers(1, 64), st.integers(1, 200), eps_st, st.sampled_from(['truncated', 'uniform', 'sphere']), st.integers(0, 2**31 - 1))
-def test_sampling_inside_ball(n, d, eps, dist, seed):
-    u = sample_ball(n, d, eps, dist, torch.Generator().manual_seed(seed), dtype=torch.float64)
+def test_sampling_inside_ball(n, d, eps, sampling, seed):
+    u = sample_ball(n, d, eps, sampling, torch.Generator().manual_seed(seed), dtype=torch.float64)
     assert u.shape == (n, d) and torch.isfinite(u).all()
     norms = u.norm(dim=1)
     assert (norms <= eps * (1 + 1e-9)).all()
-    if dist == 'sphere': torch.testing.assert_close(norms, torch.full_like(norms, eps))
-    u2 = sample_ball(n, d, eps, dist, torch.Generator().manual_seed(seed), dtype=torch.float64)
+    if sampling == 'sphere': torch.testing.assert_close(norms, torch.full_like(norms, eps))
+    u2 = sample_ball(n, d, eps, sampling, torch.Generator().manual_seed(seed), dtype=torch.float64)
     torch.testing.assert_close(u, u2, rtol=0, atol=0)   # same seed, same numbers
 
 # ---- certification (pertlearn.certify) ----
