@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches, keep_best
+from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches, keep_best, gradient_ascent
 from .utils import as_generator
 
 # %% auto #0
@@ -219,23 +219,14 @@ class _PixelPGD(Attack):
     def _inputs(self, best, x): return (x + best).clamp(0, 1)
 
     def _attempt(self, x, y, eps, gen, idx):
-        B = len(x)
         delta = self._start(x, gen) if self.random_start else torch.zeros_like(x)
         delta = (x + delta).clamp(0, 1) - x
-        best_d, best_v = delta.clone(), torch.full((B,), -float('inf'), device=x.device)
-        active = torch.ones(B, dtype=torch.bool, device=x.device)
-        for t in range(self.steps + 1):
-            delta = delta.detach().requires_grad_(True)
-            v, s = self.evaluate(x + delta, y)
-            grad, = torch.autograd.grad(v.sum(), delta)
-            with torch.no_grad():
-                best_v, best_d = keep_best(best_v, best_d, torch.nan_to_num(v.detach(), nan=-float('inf')) + _BIG * s, delta.detach())
-                if self.early_stop: active &= s < 1
-                if t == self.steps or not active.any(): break
-                step = self._step(torch.nan_to_num(grad)) * active.view(-1, *[1] * (x.ndim - 1))
-                delta = self._project(delta + self.step_size * step)
-                delta = (x + delta).clamp(0, 1) - x
-        return best_d, best_v
+        def value(d):
+            v, s = self.evaluate(x + d, y)
+            return v + _BIG * s, ((s >= 1) if self.early_stop else None)   # success first; constants carry no gradient
+        ss = self.step_size
+        return gradient_ascent(value, delta, self.steps, lambda g: ss * self._step(torch.nan_to_num(g)),
+                               lambda d: (x + self._project(d)).clamp(0, 1) - x)
 
 class LinfPGD(_PixelPGD):
     "ℓ∞ PGD on the input (sign steps, clip to the box and to [0, 1]): `attack(x, y)` → x_adv."

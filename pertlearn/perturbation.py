@@ -15,7 +15,7 @@ from .utils import atomic_write_json
 
 # %% auto #0
 __all__ = ['project_l2', 'sample_ball', 'offset_stats', 'iter_batches', 'PerturbationSet', 'pretrained_dir', 'list_pretrained',
-           'keep_best', 'latent_pgd']
+           'keep_best', 'gradient_ascent', 'latent_pgd']
 
 # %% ../nbs/02_perturbation_set.ipynb #efc62f9b
 def project_l2(u:torch.Tensor, # latents, (batch, ...) — each example projected separately
@@ -196,6 +196,31 @@ def keep_best(best_v:torch.Tensor, # (B,) best values so far
     return best_v, best
 
 
+# %% ../nbs/02_perturbation_set.ipynb #f0697d17
+def gradient_ascent(value, # f(z) -> ((B,) values to maximise, (B,) bool "done" or None); differentiable in z
+                    z:torch.Tensor, # start, (B, ...)
+                    steps:int, # gradient steps (the start is iterate 0)
+                    step, # s(grad) -> the step to add, (B, ...)
+                    project, # p(z) -> z moved back into the feasible set
+                    best:torch.Tensor|None=None, best_v:torch.Tensor|None=None, # best so far (default: the start, -inf)
+                   )->tuple[torch.Tensor, torch.Tensor]:
+    "Projected gradient ascent keeping each example's best iterate, freezing examples once done: (best z, best value)."
+    B = len(z)
+    best = z.detach().clone() if best is None else best
+    best_v = torch.full((B,), -float('inf'), device=z.device) if best_v is None else best_v
+    active = torch.ones(B, dtype=torch.bool, device=z.device)
+    for t in range(steps + 1):
+        z = z.detach().requires_grad_(True)
+        v, finished = value(z)
+        grad, = torch.autograd.grad(v.sum(), z)
+        with torch.no_grad():
+            best_v, best = keep_best(best_v, best, torch.nan_to_num(v.detach(), nan=-float('inf')), z.detach())
+            if finished is not None: active &= ~finished
+            if t == steps or not active.any(): break
+            z = project(z + step(grad) * active.view(-1, *[1] * (z.ndim - 1)))
+    return best, best_v
+
+
 # %% ../nbs/02_perturbation_set.ipynb #1f343e3b
 def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
                ps:PerturbationSet, x:torch.Tensor,
@@ -213,25 +238,19 @@ def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
     with torch.no_grad(): prior = ps.prior(x)
     B, d = prior[0].shape
     best_u = torch.zeros(B, d, device=x.device); best_v = torch.full((B,), -float('inf'), device=x.device)
+    def value(u):
+        xm = ps.decode(u, x, prior); v = objective(xm, u)
+        if v.shape != (B,): raise ValueError(f"objective must return one value per example, shape ({B},); got {tuple(v.shape)}")
+        if done is None: return v, None
+        with torch.no_grad(): return v, done(xm.detach(), u.detach()).bool()
+    def step(grad):   # a normalised-gradient step of length α (zero where the gradient is zero)
+        gn = grad.norm(dim=1, keepdim=True)
+        return alpha * torch.where(gn > 0, grad / gn.clamp_min(1e-12), torch.zeros_like(grad))
     for r in range(restarts):
         if r == 0 and init is not None: u = project_l2(init.detach().to(x.device), eps)
         elif random_start:
             gdev = generator.device if generator is not None else x.device
             u = sample_ball(B, d, 1.0, 'uniform', generator, device=gdev).to(x.device) * eps  # scaled: ε may be per example
         else: u = torch.zeros(B, d, device=x.device)
-        active = torch.ones(B, dtype=torch.bool, device=x.device)
-        for t in range(steps + 1):
-            u = u.detach().requires_grad_(True)
-            xm = ps.decode(u, x, prior)
-            v = objective(xm, u)
-            if v.shape != (B,): raise ValueError(f"objective must return one value per example, shape ({B},); got {tuple(v.shape)}")
-            grad, = torch.autograd.grad(v.sum(), u)
-            with torch.no_grad():
-                vd = torch.nan_to_num(v.detach(), nan=-float('inf'))
-                best_v, best_u = keep_best(best_v, best_u, vd, u.detach())
-                if done is not None: active &= ~done(xm.detach(), u.detach()).bool()
-                if t == steps or not active.any(): break
-                gn = grad.norm(dim=1, keepdim=True)
-                step = torch.where(gn > 0, grad / gn.clamp_min(1e-12), torch.zeros_like(grad))
-                u = project_l2(u + alpha * step * active[:, None], eps)
+        best_u, best_v = gradient_ascent(value, u, steps, step, lambda u: project_l2(u, eps), best_u, best_v)
     return best_u, best_v
