@@ -83,7 +83,8 @@ def run_experiment(name:str, # a key of `EXPERIMENTS`
     if unknown: raise ValueError(f"unknown parameter(s) {unknown} for {name}; the notebook takes: {', '.join(sorted(known))}")
     if out_dir is None: out_dir = Path('_runs')/f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     out = Path(out_dir).absolute(); out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out/'params.json', {**known, **p, 'experiment': name, 'pertlearn_version': pertlearn.__version__})
-    p['out_dir'] = str(out)   # the notebook writes there; params.json does not record this machine's path
+    recorded = {k: v for k, v in {**known, **p}.items() if k != 'out_dir'}   # the run folder is where params.json is: no machine path
+    atomic_write_json(out/'params.json', {**recorded, 'experiment': name, 'pertlearn_version': pertlearn.__version__})
+    p['out_dir'] = str(out)   # the notebook writes there
     pm.execute_notebook(str(nb), str(out/nb.name), parameters=p, kernel_name=kernel, log_output=log_output, cwd=str(out))
     return out
