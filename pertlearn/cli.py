@@ -10,10 +10,10 @@ import argparse, json, sys
 from pathlib import Path
 from .runner import EXPERIMENTS, run_experiment, parse_value, experiment_params
 from .from_pairs import learn_set
-from .docs import add_docs_args, run_docs
+from .docs import build_docs
 
 # %% auto #0
-__all__ = ['add_learn_args', 'run_learn', 'parser', 'main']
+__all__ = ['add_learn_args', 'run_learn', 'add_docs_args', 'run_docs', 'parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #29b49b13
 def add_learn_args(p):
@@ -43,6 +43,22 @@ def run_learn(a)->int:
                   a.eps_percentile, a.pgd_steps, a.n_samples, a.seed, a.device, a.overwrite, a.flip, a.x_dir, a.xt_dir)
     except (PairsError, FileExistsError, FileNotFoundError) as e:
         import sys; print(f"pertlearn learn: error: {e}", file=sys.stderr); return 2
+    return 0
+
+# %% ../nbs/14_cli.ipynb #fb0200e1
+def add_docs_args(p):
+    "Add `build_docs`'s arguments to an argparse (sub)parser `p`."
+    p.add_argument('--nbs', default='nbs', help='folder of the chapter notebooks (default: nbs)')
+    p.add_argument('--out', default='_docs', help='output folder (default: _docs)')
+    p.add_argument('--no-execute', action='store_true', help='render the notebooks as they are, without executing them')
+    p.add_argument('--only', default=None, help="render only notebooks matching this glob, e.g. '12_*'")
+    p.add_argument('--timeout', type=int, default=600, help='seconds per cell')
+    p.add_argument('--kernel', default='python3')
+    return p
+
+def run_docs(a)->int:
+    "Run `build_docs` from parsed `add_docs_args` arguments."
+    build_docs(a.nbs, a.out, not a.no_execute, a.only, a.timeout, a.kernel)
     return 0
 
 # %% ../nbs/14_cli.ipynb #a58a4127

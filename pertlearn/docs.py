@@ -12,7 +12,7 @@ import nbformat
 from .utils import atomic_write_text
 
 # %% auto #0
-__all__ = ['chapters', 'title_of', 'prepare', 'for_display', 'render_notebook', 'build_docs', 'add_docs_args', 'run_docs']
+__all__ = ['chapters', 'title_of', 'prepare', 'for_display', 'render_notebook', 'build_docs']
 
 # %% ../nbs/13_docs.ipynb #8c8cee6e
 def chapters(nbs:str|Path='nbs', # folder of the chapter notebooks
@@ -130,19 +130,3 @@ def build_docs(nbs:str|Path='nbs', # folder of the chapter notebooks
     atomic_write_text(idx, _INDEX.format(name='pertlearn', date=f"{datetime.date.today():%Y-%m-%d}", items='\n'.join(items)))
     if verbose: print(f"index: {idx}" + (f"; notebooks with errors: {', '.join(failed)}" if failed else ''))
     return idx
-
-# %% ../nbs/13_docs.ipynb #fb0200e1
-def add_docs_args(p):
-    "Add `build_docs`'s arguments to an argparse (sub)parser `p`."
-    p.add_argument('--nbs', default='nbs', help='folder of the chapter notebooks (default: nbs)')
-    p.add_argument('--out', default='_docs', help='output folder (default: _docs)')
-    p.add_argument('--no-execute', action='store_true', help='render the notebooks as they are, without executing them')
-    p.add_argument('--only', default=None, help="render only notebooks matching this glob, e.g. '12_*'")
-    p.add_argument('--timeout', type=int, default=600, help='seconds per cell')
-    p.add_argument('--kernel', default='python3')
-    return p
-
-def run_docs(a)->int:
-    "Run `build_docs` from parsed `add_docs_args` arguments."
-    build_docs(a.nbs, a.out, not a.no_execute, a.only, a.timeout, a.kernel)
-    return 0
