@@ -43,14 +43,15 @@ def attack_objective(logits:torch.Tensor, # (batch, classes) or, for 'seg', (bat
                     )->tuple[torch.Tensor, torch.Tensor]:
     "Per-example value to maximise and success in [0, 1] (misclassified, or fraction of pixels misclassified)."
     sign = -1. if targeted else 1.
-    check_labels(y, len(logits), logits.shape[1] if logits.ndim >= 2 else None, ignore_index=ignore_index if loss == 'seg' else None)
     if loss == 'seg':
         if logits.ndim < 3: raise ValueError(f"'seg' loss needs per-pixel logits (batch, classes, H, W); got shape {tuple(logits.shape)}")
+        check_labels(y, len(logits), logits.shape[1], ignore_index=ignore_index)
         valid = (y != ignore_index); nv = valid.flatten(1).sum(1).clamp_min(1)
         ce = F.cross_entropy(logits, y, reduction='none', ignore_index=ignore_index).flatten(1).sum(1) / nv
         hit = (logits.argmax(1) == y) if targeted else (logits.argmax(1) != y)
         return sign * ce, ((hit & valid).flatten(1).sum(1) / nv).detach().float()
     if logits.ndim != 2: raise ValueError(f"loss {loss!r} needs logits (batch, classes); got shape {tuple(logits.shape)} (use loss='seg' for per-pixel logits)")
+    check_labels(y, len(logits), logits.shape[1])
     pred = logits.argmax(1)
     success = ((pred == y) if targeted else (pred != y)).float()
     if loss == 'ce': return sign * F.cross_entropy(logits, y, reduction='none'), success
@@ -119,7 +120,7 @@ class LatentPGD:
 
     def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
         "Adversarial members of S(x), one per input (detached, same shape as `x`)."
-        check_images(x); check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
+        check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True)); check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
         eps = _per_example(self.ps._eps(self.eps), len(x), x.device)
         gen = self.generator = _make_gen(self.generator, x.device)
         with frozen_eval(self.model, self.ps.cvae):
@@ -250,7 +251,7 @@ class RandomMembers:
     @torch.no_grad()
     def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
         "The worst of `k` sampled members of S(x) for each input."
-        check_images(x); check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
+        check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True)); check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
         eps = float(self.ps._eps(self.eps)); gen = self.generator = _make_gen(self.generator, x.device)
         B, d = len(x), self.ps.latent_dim
         with frozen_eval(self.model, self.ps.cvae):

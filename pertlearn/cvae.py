@@ -90,6 +90,7 @@ class CVAE(nn.Module):
     "Base class of conditional VAEs: subclasses implement `prior`, `recognition`, `generator` and set `hparams`."
     latent_shape: tuple = ()
     arch: str = ''
+    unit_range: bool = True   # inputs and outputs are images in [0, 1] (checked where inputs enter)
     hparams: dict = {}
     def prior(self, x): "(μ_p, logvar_p) of p(z|x)"; raise NotImplementedError
     def recognition(self, x, xt): "(μ_q, logvar_q) of q(z|x, x̃)"; raise NotImplementedError
@@ -143,6 +144,7 @@ class CVAELoss:
 @register_cvae('linear')
 class LinearCVAE(CVAE):
     "Linear-Gaussian CVAE on vectors: prior and recognition are affine maps, g(z, x) = A x + B z + c."
+    unit_range = False   # unbounded vectors, not images
     def __init__(self, n:int, # dimension of x and x̃
                  k:int, # latent dimension
                  learn_prior_var:bool=True):

@@ -14,7 +14,7 @@ import torch
 # %% auto #0
 __all__ = ['atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device', 'seed_everything',
            'as_generator', 'derive_seed', 'check_finite_positive', 'check_int', 'check_prob', 'check_images',
-           'check_labels', 'check_device']
+           'check_labels', 'check_device', 'check_writable']
 
 # %% ../nbs/00a_utils.ipynb #62f97490
 def _umask():
@@ -132,6 +132,7 @@ def check_prob(name:str, # argument name
 def check_images(x, # the tensor to check
                  name:str='x', # argument name
                  tol:float=1e-4, # slack on the [0, 1] range (rounding)
+                 unit:bool=True, # check the [0, 1] range (False for models on unbounded vectors, e.g. `LinearCVAE`)
                 )->torch.Tensor:
     "`x` unchanged if it is a non-empty float32/16 batch with finite values in [0, 1], else a clear error."
     if not torch.is_tensor(x): raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
@@ -140,6 +141,7 @@ def check_images(x, # the tensor to check
     if x.ndim < 2: raise ValueError(f"{name} must be a batch (batch, ...), got shape {tuple(x.shape)}")
     if len(x) == 0: raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)})")
     if not torch.isfinite(x).all(): raise ValueError(f"{name} contains NaN or inf values")
+    if not unit: return x
     lo, hi = float(x.min()), float(x.max())
     if lo < -tol or hi > 1 + tol:
         hint = " (0-255 pixel values? divide by 255)" if hi > 1.5 else ""
@@ -173,3 +175,13 @@ def check_device(device, # None, 'auto', 'cpu', 'cuda', 'cuda:1', or a torch.dev
         if d.index is not None and d.index >= torch.cuda.device_count(): raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
     elif d.type != 'cpu' and d.type != 'mps': raise ValueError(f"unsupported device {device!r}: use 'cpu' or 'cuda'")
     return d
+
+# %% ../nbs/00a_utils.ipynb #8ffcbb06
+def check_writable(path:str|Path, # a folder (or file) the caller will create or write
+                  )->Path:
+    "`path` as an absolute `Path` if it (or its nearest existing parent folder) is writable; else a `PermissionError` naming it."
+    p = Path(path).expanduser().absolute(); a = p
+    while not a.exists() and a != a.parent: a = a.parent
+    if a != p and not a.is_dir(): raise NotADirectoryError(f"cannot create {p}: {a} is not a folder")
+    if not os.access(a, os.W_OK | os.X_OK): raise PermissionError(f"cannot write to {p}: {a} is not writable; choose another output folder")
+    return p
