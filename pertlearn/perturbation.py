@@ -188,7 +188,7 @@ def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
               )->tuple[torch.Tensor, torch.Tensor]:
     "Maximise `objective` over each example's ball ‖u‖ ≤ ε (a number or one per example); returns the best (u, value) per example."
     eps = ps._eps(eps); check_int('steps', steps, 0); check_int('restarts', restarts); check_images(x, unit=getattr(ps.cvae, 'unit_range', True))
-    if step_size is not None: check_finite_positive('step_size', step_size)
+    if step_size is not None: check_finite_positive('step_size', step_size, allow_zero=True)   # 0 with ε = 0
     if not isinstance(eps, (int, float)): eps = torch.as_tensor(eps, dtype=x.dtype, device=x.device).reshape(-1, 1)
     alpha = eps / 20 if step_size is None else step_size
     with torch.no_grad(): prior = ps.prior(x)
