@@ -183,5 +183,6 @@ def check_writable(path:str|Path, # a folder (or file) the caller will create or
     p = Path(path).expanduser().absolute(); a = p
     while not a.exists() and a != a.parent: a = a.parent
     if a != p and not a.is_dir(): raise NotADirectoryError(f"cannot create {p}: {a} is not a folder")
-    if not os.access(a, os.W_OK | os.X_OK): raise PermissionError(f"cannot write to {p}: {a} is not writable; choose another output folder")
+    try: fd, t = tempfile.mkstemp(dir=a, prefix='.pertlearn_write_test.'); os.close(fd); os.unlink(t)   # access() is not enough (root, /proc)
+    except OSError: raise PermissionError(f"cannot write to {p}: {a} is not writable; choose another output folder") from None
     return p
