@@ -120,7 +120,7 @@ class LatentPGD:
 
     def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
         "Adversarial members of S(x), one per input (detached, same shape as `x`)."
-        check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True)); check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
+        check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True), like=self.ps.cvae); check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
         eps = _per_example(self.ps._eps(self.eps), len(x), x.device)
         gen = self.generator = _make_gen(self.generator, x.device)
         with frozen_eval(self.model, self.ps.cvae):
@@ -251,7 +251,7 @@ class RandomMembers:
     @torch.no_grad()
     def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
         "The worst of `k` sampled members of S(x) for each input."
-        check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True)); check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
+        check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True), like=self.ps.cvae); check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
         eps = float(self.ps._eps(self.eps)); gen = self.generator = _make_gen(self.generator, x.device)
         B, d = len(x), self.ps.latent_dim
         with frozen_eval(self.model, self.ps.cvae):

@@ -78,7 +78,7 @@ class LatentSmoother:
                generator:torch.Generator|int|None=None, # seed or generator
               )->torch.Tensor:
         "Class counts over `n` noisy members per input: (batch, classes) or per pixel (batch, classes, H, W)."
-        check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True)); n = check_int('n', n)
+        check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True), like=self.ps.cvae); n = check_int('n', n)
         gen = _make_gen(generator, x.device); C, d = self.num_classes, self.ps.latent_dim
         out = []
         with frozen_eval(self.model, self.ps.cvae):

@@ -85,7 +85,7 @@ class PerturbationSet:
 
     def prior(self, x)->tuple[torch.Tensor, torch.Tensor]:
         "Prior mean and standard deviation, flattened to (batch, d)."
-        check_images(x, unit=getattr(self.cvae, 'unit_range', True)); self.cvae.check_inputs(x)
+        check_images(x, unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); self.cvae.check_inputs(x)
         mu, lv = self.cvae.prior(x)
         return mu.flatten(1), torch.exp(0.5 * lv).flatten(1)
 
@@ -98,7 +98,7 @@ class PerturbationSet:
 
     def encode(self, x, xt)->torch.Tensor:
         "The recognition mean of each pair in whitened coordinates, u_enc = (μ_q − μ_p)/σ_p: (batch, d)."
-        check_images(x, unit=getattr(self.cvae, 'unit_range', True)); check_images(xt, 'x_tilde', unit=getattr(self.cvae, 'unit_range', True)); self.cvae.check_inputs(x, xt)
+        check_images(x, unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); check_images(xt, 'x_tilde', unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); self.cvae.check_inputs(x, xt)
         mu_p, lv_p = self.cvae.prior(x)
         mu_q, _ = self.cvae.recognition(x, xt)
         return whitened_offset(mu_q, mu_p, lv_p)
@@ -124,7 +124,7 @@ class PerturbationSet:
     def sample(self, x:torch.Tensor, n:int=1, eps:float|None=None, dist:str='truncated',
                generator:torch.Generator|None=None)->torch.Tensor:
         "`n` random members of S(x) for each input: shape (batch, n, *x.shape[1:])."
-        eps = self._eps(eps); n = check_int('n', n); check_images(x, unit=getattr(self.cvae, 'unit_range', True)); B = len(x)
+        eps = self._eps(eps); n = check_int('n', n); check_images(x, unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); B = len(x)
         prior = self.prior(x)
         u = sample_ball(B * n, self.latent_dim, eps, dist, generator, device=x.device).view(B, n, -1)
         outs = [self.decode(u[:, j], x, prior) for j in range(n)]
@@ -187,7 +187,7 @@ def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
                init:torch.Tensor|None=None, # start of the first restart (batch, d), e.g. the encoder's code; later ones are random
               )->tuple[torch.Tensor, torch.Tensor]:
     "Maximise `objective` over each example's ball ‖u‖ ≤ ε (a number or one per example); returns the best (u, value) per example."
-    eps = ps._eps(eps); check_int('steps', steps, 0); check_int('restarts', restarts); check_images(x, unit=getattr(ps.cvae, 'unit_range', True))
+    eps = ps._eps(eps); check_int('steps', steps, 0); check_int('restarts', restarts); check_images(x, unit=getattr(ps.cvae, 'unit_range', True), like=ps.cvae)
     if step_size is not None: check_finite_positive('step_size', step_size, allow_zero=True)   # 0 with ε = 0
     if not isinstance(eps, (int, float)): eps = torch.as_tensor(eps, dtype=x.dtype, device=x.device).reshape(-1, 1)
     alpha = eps / 20 if step_size is None else step_size

@@ -133,11 +133,16 @@ def check_images(x, # the tensor to check
                  name:str='x', # argument name
                  tol:float=1e-4, # slack on the [0, 1] range (rounding)
                  unit:bool=True, # check the [0, 1] range (False for models on unbounded vectors, e.g. `LinearCVAE`)
+                 like=None, # a module whose parameters' dtype `x` must have (None: float64 is refused)
                 )->torch.Tensor:
     "`x` unchanged if it is a non-empty float32/16 batch with finite values in [0, 1], else a clear error."
     if not torch.is_tensor(x): raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point(): raise TypeError(f"{name} must be a float tensor with values in [0, 1], got dtype {x.dtype} (divide uint8 images by 255)")
-    if x.dtype == torch.float64: raise TypeError(f"{name} is float64; models here are float32: pass {name}.float()")
+    p = next(like.parameters(), None) if like is not None and hasattr(like, 'parameters') else None
+    want = p.dtype if p is not None else None
+    if (want is None and x.dtype == torch.float64) or (want is not None and x.dtype != want):
+        w = want or torch.float32
+        raise TypeError(f"{name} is {str(x.dtype)[6:]} but the model is {str(w)[6:]}: pass {name}.to(torch.{str(w)[6:]})")
     if x.ndim < 2: raise ValueError(f"{name} must be a batch (batch, ...), got shape {tuple(x.shape)}")
     if len(x) == 0: raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)})")
     if not torch.isfinite(x).all(): raise ValueError(f"{name} contains NaN or inf values")
