@@ -308,15 +308,21 @@ def test_help_prints_no_torch_jit_warning():
     assert r.returncode == 0 and 'FutureWarning' not in r.stderr and 'torch.jit' not in r.stderr, r.stderr
 
 
-def test_resumed_training_says_so(tmp_path, capsys):
-    "A resumed run prints 'resuming from epoch k'."
+def test_resumed_training_says_so_and_table_columns_are_separate(tmp_path, capsys):
+    "A resumed run prints 'resuming from epoch k' and no rows for skipped epochs; table columns never run together."
+    import re
     from pertlearn.data.mnist_rts import mnist_rts_dls
     from pertlearn.models.mnist import ConvCVAE
     from pertlearn.train import train_cvae, InterruptAfter, _Interrupt
-    def go(cbs=None):
+    def go(cbs=None, progress=False):
         torch.manual_seed(0)
         return train_cvae(ConvCVAE(latent=4, ch=4, enc_ch=4), mnist_rts_dls(n_train=64, n_valid=32, bs=32, seed=0), 2,
-                          lr_max=1e-3, progress=False, ckpt_dir=tmp_path, cbs=cbs)
+                          lr_max=1e-3, progress=progress, ckpt_dir=tmp_path, cbs=cbs)
     with pytest.raises(_Interrupt): go([InterruptAfter(0)])
-    capsys.readouterr(); go()
-    assert 'resuming from epoch 1 of 2' in capsys.readouterr().out
+    capsys.readouterr(); go(progress=True)
+    out = capsys.readouterr().out
+    assert 'resuming from epoch 1 of 2' in out
+    num = r'(-?[\d.]+(?:e[-+]\d+)?)'
+    rows = re.findall(rf'(?m)(\d+) +{num} +{num} +{num} +{num} +(\d\d:\d\d)', out)
+    assert [r[0] for r in rows] == ['1'], out   # the skipped epoch 0 prints nothing; five separate columns
+    assert not re.search(r'\d\.\d+\.\d', out)   # no two numbers glued together
