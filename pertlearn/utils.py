@@ -146,7 +146,7 @@ def check_images(x, # the tensor to check
     if x.ndim < 2: raise ValueError(f"{name} must be a batch (batch, ...), got shape {tuple(x.shape)}")
     if len(x) == 0: raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)})")
     if not torch.isfinite(x).all(): raise ValueError(f"{name} contains NaN or inf values")
-    if not unit: return x
+    if not unit or x.ndim < 3: return x   # the range is a contract of images (batch, C, H, W); vectors are unbounded
     lo, hi = float(x.min()), float(x.max())
     if lo < -tol or hi > 1 + tol:
         hint = " (0-255 pixel values? divide by 255)" if hi > 1.5 else ""
