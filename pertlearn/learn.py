@@ -114,7 +114,7 @@ def learn_set(pairs:str|Path|PairData, # folder or CSV of pairs (see `load_pairs
               flip:bool=False, # left-right flip augmentation of training pairs
               x_dir:str|None=None, xt_dir:str|None=None, # sub-folder names (default: guessed)
               progress:bool=True, verbose:bool=True,
-              steps:int=2000, # training budget in optimizer steps when `epochs` is None (small folders get many epochs)
+              steps:int=1000, # training budget in optimizer steps when `epochs` is None (small folders get many epochs)
               min_valid:int=16, # hold out at least this many pairs (at most a quarter) so ε and the metrics mean something
              )->tuple[PerturbationSet, dict]:
     "Learn a perturbation set from paired images, report its quality and ε statistics, save it to `out`: (set, report)."
@@ -202,7 +202,7 @@ def add_learn_args(p):
     p.add_argument('out', help='output folder of the saved set (refused if it exists, unless --overwrite)')
     p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     p.add_argument('--epochs', type=int, default=None, help='training epochs (default: enough epochs for --steps optimizer steps)')
-    p.add_argument('--steps', type=int, default=2000, help='training budget in optimizer steps when --epochs is not given')
+    p.add_argument('--steps', type=int, default=1000, help='training budget in optimizer steps when --epochs is not given')
     p.add_argument('--min-quality', type=float, default=1.0,
                    help='exit with status 3 unless identity/approx error on validation pairs exceeds this (0: accept any set)')
     p.add_argument('--arch', default='auto', choices=['auto', 'mnist_conv', 'mnist_stn', 'conv_pairs'],
@@ -225,7 +225,7 @@ def run_learn(a)->int:
     try:
         _, rep = learn_set(a.pairs, a.out, a.epochs, a.arch, a.latent, a.ch, a.bs, a.lr_max, a.beta_max, a.recon, a.valid_pct,
                            a.eps_percentile, a.pgd_steps, a.n_samples, a.seed, a.device, a.overwrite, a.flip, a.x_dir, a.xt_dir,
-                           steps=getattr(a, 'steps', 2000))
+                           steps=getattr(a, 'steps', 1000))
     except (ValueError, TypeError, OSError) as e:   # PairsError is a ValueError; FileExistsError, PermissionError are OSErrors
         print(f"pertlearn learn: error: {e}", file=sys.stderr); return 2
     q, need = rep['metrics']['identity_over_approx_pgd'], getattr(a, 'min_quality', 1.0)

@@ -295,7 +295,7 @@ def test_learn_says_when_the_set_does_not_beat_identity(pairs, tmp_path, capsys)
     assert rep['metrics']['identity_over_approx_pgd'] < 1e9 and 'beats_identity' in rep
     with pytest.raises(SystemExit): main(['learn', '--help'])
     h = capsys.readouterr().out
-    assert 'default: 2000' in h and '--min-quality' in h
+    assert 'default: 1000' in h and '--min-quality' in h
 
 
 # ---------------------------------------------------------------------------------------------------------------
