@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches
-from .utils import as_generator
+from .utils import as_generator, check_finite_positive, check_int, check_images, check_labels
 
 # %% auto #0
 __all__ = ['ATTACKS', 'frozen_eval', 'attack_objective', 'LatentPGD', 'linear_latent_radius', 'LinfPGD', 'L2PGD', 'RandomMembers',
@@ -45,11 +45,13 @@ def attack_objective(logits:torch.Tensor, # (batch, classes) or, for 'seg', (bat
     sign = -1. if targeted else 1.
     if loss == 'seg':
         if logits.ndim < 3: raise ValueError(f"'seg' loss needs per-pixel logits (batch, classes, H, W); got shape {tuple(logits.shape)}")
+        check_labels(y, len(logits), logits.shape[1], ignore_index=ignore_index)
         valid = (y != ignore_index); nv = valid.flatten(1).sum(1).clamp_min(1)
         ce = F.cross_entropy(logits, y, reduction='none', ignore_index=ignore_index).flatten(1).sum(1) / nv
         hit = (logits.argmax(1) == y) if targeted else (logits.argmax(1) != y)
         return sign * ce, ((hit & valid).flatten(1).sum(1) / nv).detach().float()
     if logits.ndim != 2: raise ValueError(f"loss {loss!r} needs logits (batch, classes); got shape {tuple(logits.shape)} (use loss='seg' for per-pixel logits)")
+    check_labels(y, len(logits), logits.shape[1])
     pred = logits.argmax(1)
     success = ((pred == y) if targeted else (pred != y)).float()
     if loss == 'ce': return sign * F.cross_entropy(logits, y, reduction='none'), success
@@ -94,6 +96,9 @@ class LatentPGD:
                  random_start:bool=True, # start uniformly in the ball (else at u = 0, the prior mean)
                  ignore_index:int=-100, # label of pixels that do not count ('seg')
                  generator:torch.Generator|int|None=None): # seed or generator for the random starts
+        if eps is not None: check_finite_positive('eps', eps)
+        if step_size is not None: check_finite_positive('step_size', step_size)
+        check_int('steps', steps); check_int('restarts', restarts)
         self.model, self.ps, self.eps, self.steps, self.step_size = model, ps, eps, steps, step_size
         self.restarts, self.targeted, self.loss, self.early_stop = restarts, targeted, loss, early_stop
         self.random_start, self.ignore_index, self.generator = random_start, ignore_index, generator
@@ -115,6 +120,7 @@ class LatentPGD:
 
     def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
         "Adversarial members of S(x), one per input (detached, same shape as `x`)."
+        check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True), like=self.ps.cvae); check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
         eps = _per_example(self.ps._eps(self.eps), len(x), x.device)
         gen = self.generator = _make_gen(self.generator, x.device)
         with frozen_eval(self.model, self.ps.cvae):
@@ -162,6 +168,8 @@ class _PixelPGD:
                  restarts:int=1, targeted:bool=False, loss:str='ce', early_stop:bool=True,
                  random_start:bool=True, ignore_index:int=-100,
                  generator:torch.Generator|int|None=None): # seed or generator for the random starts
+        check_finite_positive('eps', eps); check_int('steps', steps); check_int('restarts', restarts)
+        if step_size is not None: check_finite_positive('step_size', step_size)
         self.model, self.eps, self.steps, self.restarts, self.targeted = model, float(eps), steps, restarts, targeted
         self.step_size = 2.5 * self.eps / max(steps, 1) if step_size is None else step_size
         self.loss, self.early_stop, self.random_start, self.ignore_index, self.generator = loss, early_stop, random_start, ignore_index, generator
@@ -191,6 +199,7 @@ class _PixelPGD:
 
     def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
         "Adversarial inputs within the pixel ball around `x`, clipped to [0, 1]."
+        check_images(x); check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
         gen = self.generator = _make_gen(self.generator, x.device)
         B = len(x)
         with frozen_eval(self.model):
@@ -233,6 +242,8 @@ class RandomMembers:
                  dist:str='truncated', # how members are drawn: see `sample_ball`
                  targeted:bool=False, loss:str='ce', ignore_index:int=-100,
                  generator:torch.Generator|int|None=None): # seed or generator
+        if eps is not None: check_finite_positive('eps', eps)
+        check_int('k', k)
         self.model, self.ps, self.eps, self.k, self.dist = model, ps, eps, k, dist
         self.targeted, self.loss, self.ignore_index, self.generator = targeted, loss, ignore_index, generator
         self.last_u = self.last_success = None
@@ -240,6 +251,7 @@ class RandomMembers:
     @torch.no_grad()
     def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
         "The worst of `k` sampled members of S(x) for each input."
+        check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True), like=self.ps.cvae); check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
         eps = float(self.ps._eps(self.eps)); gen = self.generator = _make_gen(self.generator, x.device)
         B, d = len(x), self.ps.latent_dim
         with frozen_eval(self.model, self.ps.cvae):
@@ -280,6 +292,7 @@ def robust_accuracy(model:nn.Module, # classifier (batch, classes) on inputs in 
     "Accuracy under attack at each radius: a DataFrame (eps, accuracy, n), non-increasing in ε."
     if isinstance(attack, str) and attack not in ATTACKS: raise ValueError(f"unknown attack {attack!r}: use one of {sorted(ATTACKS)}")
     make = ATTACKS[attack] if isinstance(attack, str) else attack
+    for e in eps_list: check_finite_positive('eps_list entry', e, allow_zero=True)
     eps_sorted = sorted({float(e) for e in eps_list})
     if not eps_sorted or eps_sorted[0] < 0: raise ValueError(f"eps_list must be non-empty and non-negative; got {list(eps_list)}")
     dev = _device(model, ps)

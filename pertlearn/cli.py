@@ -6,9 +6,11 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/cli.html.md"""
 
 # %% ../nbs/11_cli.ipynb #6040bb2b
 from __future__ import annotations
-import argparse, json, sys
+import argparse, datetime, json, shlex, sys, warnings
 from pathlib import Path
-from .experiments import EXPERIMENTS, run_experiment, parse_value, experiment_params
+# fastai calls torch.jit.script at import, which recent torch deprecates: not ours to fix, and noise on every command
+warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+from .experiments import EXPERIMENTS, run_experiment, prepare_run, parse_value, experiment_params
 
 # %% auto #0
 __all__ = ['parser', 'main']
@@ -30,6 +32,7 @@ def parser()->argparse.ArgumentParser:
     r.add_argument('--out', default=None, help='run folder (default: _runs/<experiment>-<timestamp>)')
     r.add_argument('--kernel', default='python3', help='Jupyter kernel name (default: python3)')
     r.add_argument('--log', action='store_true', help="stream the notebook's output while it runs")
+    r.add_argument('--overwrite', action='store_true', help='replace a run folder that holds a run with other parameters (default: refuse)')
     l = sub.add_parser('list', help='list experiments and their parameters for quick and full mode')
     from pertlearn.learn import add_learn_args
     from pertlearn.docs import add_docs_args
@@ -39,9 +42,22 @@ def parser()->argparse.ArgumentParser:
     add_docs_args(sub.add_parser('docs', help='execute the chapter notebooks and render them to HTML in _docs/ (no Quarto needed)'))
     return p
 
+def _error(cmd, e)->int:
+    print(f"pertlearn {cmd}: error: {e}", file=sys.stderr); return 2
+
 def main(argv=None)->int:
-    "Entry point of the `pertlearn` command."
+    "Entry point of the `pertlearn` command: bad arguments are one line on stderr (exit 2); Ctrl-C says how to resume (exit 130)."
+    argv = list(sys.argv[1:] if argv is None else argv)
     a = parser().parse_args(argv)
+    if a.cmd == 'run' and a.out is None:   # fix the folder now, so an interrupted run can be resumed into it
+        a.out = str(Path('_runs')/f"{a.experiment}-{datetime.datetime.now():%Y%m%d-%H%M%S}"); argv += ['--out', a.out]
+    try: return _main(a)
+    except KeyboardInterrupt:
+        resumable = a.cmd in ('run', 'learn')
+        print(f"\npertlearn {a.cmd}: interrupted" + (f"; resume with: pertlearn {shlex.join(argv)}" if resumable else ''), file=sys.stderr)
+        return 130
+
+def _main(a)->int:
     if a.cmd == 'learn':
         from pertlearn.learn import run_learn; return run_learn(a)
     if a.cmd == 'docs':
@@ -51,7 +67,9 @@ def main(argv=None)->int:
             print(f"{k}: {EXPERIMENTS[k]['description']}\n  quick: {experiment_params(k, True)}\n  full:  {experiment_params(k, False)}")
         return 0
     params = {n: parse_value(v) for n, v in a.param}
-    out = run_experiment(a.experiment, params, a.quick, a.out, a.kernel, a.log)
+    try: prepare_run(a.experiment, params, a.quick, a.out, a.overwrite)   # every check, before any work
+    except (ValueError, OSError) as e: return _error('run', e)
+    out = run_experiment(a.experiment, params, a.quick, a.out, a.kernel, a.log, a.overwrite)
     print(f"run folder: {out}")
     m = out/'metrics.json'
     if m.exists(): print(json.dumps(json.loads(m.read_text()).get('summary', {}), indent=1))

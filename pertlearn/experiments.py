@@ -6,13 +6,14 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/experiments.html.md"""
 
 # %% ../nbs/10_experiments.ipynb #b5ead7c6
 from __future__ import annotations
-import json, datetime, ast
+import json, datetime, ast, shutil
 from pathlib import Path
 import pertlearn
-from .utils import atomic_write_json
+from .utils import atomic_write_json, check_writable
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'experiments_dir', 'parse_value', 'experiment_params', 'notebook_parameters', 'run_experiment']
+__all__ = ['EXPERIMENTS', 'experiments_dir', 'parse_value', 'experiment_params', 'notebook_parameters', 'check_param_types',
+           'prepare_run', 'run_experiment']
 
 # %% ../nbs/10_experiments.ipynb #76779b0a
 EXPERIMENTS = {
@@ -69,21 +70,83 @@ def notebook_parameters(path)->dict:
     import papermill as pm
     return {k: v['default'] for k, v in pm.inspect_notebook(str(path)).items()}
 
-def run_experiment(name:str, # a key of `EXPERIMENTS`
-                   params:dict|None=None, # parameter overrides
-                   quick:bool=False, # quick mode (small, CPU) instead of full
-                   out_dir=None, # run folder (default: _runs/<name>-<timestamp>)
-                   kernel:str='python3', log_output:bool=False)->Path:
-    "Execute experiment `name` with papermill into a run folder; returns the folder."
-    import papermill as pm
-    nb = experiments_dir()/EXPERIMENTS[name]['notebook'] if name in EXPERIMENTS else None
+def _kind(v):
+    if v is None: return None
+    if isinstance(v, bool): return 'a bool (True/False)'
+    if isinstance(v, int): return 'a number'   # an int default also takes an int only: see below
+    if isinstance(v, float): return 'a number'
+    if isinstance(v, str): return 'a string'
+    if isinstance(v, (list, tuple)): return 'a list'
+    if isinstance(v, dict): return 'a dict'
+    return type(v).__name__
+
+def check_param_types(name:str, # experiment name
+                      params:dict, # the values a run will use
+                      defaults:dict, # the notebook's defaults (`notebook_parameters`, values as source text)
+                     ):
+    "A `ValueError` naming every parameter whose value does not have the type of its default(s) (notebook, quick and full)."
+    e = EXPERIMENTS.get(name, {}); bad = []
+    for k, v in params.items():
+        refs = [parse_value(defaults[k]) if isinstance(defaults.get(k), str) else defaults.get(k)] + [e.get(m, {}).get(k) for m in ('quick', 'full')]
+        refs = [r for r in refs if r is not None]
+        if not refs or v is None: continue
+        if any(isinstance(r, bool) for r in refs) and not isinstance(v, bool): ok = False
+        elif all(isinstance(r, int) and not isinstance(r, bool) for r in refs): ok = isinstance(v, int) and not isinstance(v, bool)
+        else: ok = any(_kind(v) == _kind(r) for r in refs)
+        if not ok: bad.append(f"{k}={v!r} ({type(v).__name__}) but its default is {refs[0]!r} ({'an int' if isinstance(refs[0], int) and not isinstance(refs[0], bool) else _kind(refs[0])})")
+    if bad: raise ValueError(f"wrong type for parameter(s) of {name}: " + '; '.join(bad))
+
+def _norm(v): return parse_value(v) if isinstance(v, str) else v
+
+def _run_record(out:Path)->dict|None:
+    "The record of the run in folder `out`: `params.json` (finished) or `run.incomplete.json` (started, not finished)."
+    for f in ('params.json', 'run.incomplete.json'):
+        if (out/f).exists():
+            try: return json.loads((out/f).read_text())
+            except json.JSONDecodeError: return {}
+    return None
+
+def prepare_run(name:str, params:dict|None=None, quick:bool=False, out_dir=None, overwrite:bool=False)->tuple:
+    "Check everything about a run before any work: names and types of parameters, the output folder. Returns (notebook, params, folder, record)."
+    if name not in EXPERIMENTS: raise ValueError(f"unknown experiment {name!r}; available: {', '.join(sorted(EXPERIMENTS))}")
+    nb = experiments_dir()/EXPERIMENTS[name]['notebook']
     p = experiment_params(name, quick, params)
     known = notebook_parameters(nb)
     unknown = sorted(set(p) - set(known))
     if unknown: raise ValueError(f"unknown parameter(s) {unknown} for {name}; the notebook takes: {', '.join(sorted(known))}")
+    check_param_types(name, p, known)
     if out_dir is None: out_dir = Path('_runs')/f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    out = Path(out_dir).absolute(); out.mkdir(parents=True, exist_ok=True)
+    out = check_writable(out_dir)
+    record = json.loads(json.dumps({**{k: _norm(v) for k, v in known.items()}, **p, 'out_dir': str(out), 'experiment': name,
+                                    'pertlearn_version': pertlearn.__version__}, default=str))
+    if out.exists():
+        if not out.is_dir(): raise NotADirectoryError(f"{out} exists and is not a folder; choose another --out")
+        old = _run_record(out)
+        if old is None and any(out.iterdir()):
+            raise FileExistsError(f"{out} exists, is not empty and holds no pertlearn run (no params.json); choose another --out")
+        if old is not None:
+            diff = sorted(k for k in set(old) | set(record) if k != 'out_dir' and _norm(old.get(k)) != _norm(record.get(k)))
+            if diff and not overwrite:
+                shown = ', '.join(f"{k}: {_norm(old.get(k))!r} there, {_norm(record.get(k))!r} now" for k in diff[:8])
+                raise FileExistsError(f"{out} holds a run with other parameters ({shown}); continuing it would mix the two runs. "
+                                      f"Pass --overwrite to replace it, or choose another --out")
+            if diff: shutil.rmtree(out)
+    return nb, p, out, record
+
+def run_experiment(name:str, # a key of `EXPERIMENTS`
+                   params:dict|None=None, # parameter overrides
+                   quick:bool=False, # quick mode (small, CPU) instead of full
+                   out_dir=None, # run folder (default: _runs/<name>-<timestamp>)
+                   kernel:str='python3', log_output:bool=False,
+                   overwrite:bool=False, # replace a run folder that holds a run with other parameters
+                  )->Path:
+    "Execute experiment `name` with papermill into a run folder; returns the folder."
+    import papermill as pm
+    nb, p, out, record = prepare_run(name, params, quick, out_dir, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
     p['out_dir'] = str(out)
-    atomic_write_json(out/'params.json', {**known, **p, 'experiment': name, 'pertlearn_version': pertlearn.__version__})
+    atomic_write_json(out/'run.incomplete.json', record)   # marks the folder unfinished until the run succeeds
+    (out/'params.json').unlink(missing_ok=True)
     pm.execute_notebook(str(nb), str(out/nb.name), parameters=p, kernel_name=kernel, log_output=log_output, cwd=str(out))
+    atomic_write_json(out/'params.json', record); (out/'run.incomplete.json').unlink(missing_ok=True)
     return out

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from fastai.callback.core import Callback
 from .perturbation import PerturbationSet, sample_ball
 from .attacks import LatentPGD, frozen_eval
-from .utils import as_generator, derive_seed
+from .utils import as_generator, derive_seed, check_finite_positive, check_int
 
 # %% auto #0
 __all__ = ['per_example_loss', 'fingerprint', 'bn_state', 'same_state', 'PerturbationCallback', 'RealPerturbationAugmentation',
@@ -111,6 +111,7 @@ class SetAugmentation(PerturbationCallback):
                  eps:float|None=None, # radius (default `ps.eps`)
                  dist:str='truncated', # how u is drawn: see `sample_ball`
                  with_clean:bool=False, seed:int=0, check:bool=True):
+        if eps is not None: check_finite_positive('eps', eps)
         super().__init__(ps, with_clean, seed, check)
         self.eps, self.dist = eps, dist
     def perturb(self, x, y, g):
@@ -125,7 +126,7 @@ class LatentNoise(PerturbationCallback):
                  sigma:float, # noise scale s (use the certification's)
                  with_clean:bool=False, seed:int=0, check:bool=True):
         super().__init__(ps, with_clean, seed, check)
-        if sigma <= 0: raise ValueError(f"sigma must be positive, got {sigma}")
+        check_finite_positive('sigma', sigma)
         self.sigma = float(sigma)
     def perturb(self, x, y, g):
         with frozen_eval(self.ps.cvae), torch.no_grad():
@@ -145,7 +146,9 @@ class LatentAdversarialTraining(PerturbationCallback):
                  random_start:bool=True, seed:int=0, check:bool=True,
                  record:bool=False): # keep per-batch losses at the random start and at the attack's result
         if loss not in ('max', 'adv'): raise ValueError(f"loss must be 'max' or 'adv'; got {loss!r}")
-        if steps < 1: raise ValueError(f"steps must be ≥ 1, got {steps}")
+        check_int('steps', steps)
+        if eps is not None: check_finite_positive('eps', eps)
+        if step_size is not None: check_finite_positive('step_size', step_size)
         super().__init__(ps, False, seed, check)
         self.eps, self.steps, self.step_size, self.loss, self.attack_loss = eps, steps, step_size, loss, attack_loss
         self.ignore_index, self.random_start, self.record, self.records = ignore_index, random_start, record, []
