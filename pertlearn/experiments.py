@@ -29,7 +29,7 @@ EXPERIMENTS = {
         quick=dict(set_path='pretrained:mnist-rts', n_train=1500, n_test=500, n_attack=150, n_cert=50, epochs=10, batch_size=64,
                    clf_ch=16, clf_hidden=64, adv_steps=3, pgd_steps=10, cert_n0=32, cert_n=200, certify_all=False, ablation=True,
                    noise_sweep=[0.5, 1.0, 2.0]),
-        medium=dict(source='pickle', data_path=None, set_path='pretrained:mnist-rts', n_train=15000, n_test=1000, n_attack=300, n_cert=100,
+        medium=dict(source='pickle', data_path=None, set_path='pretrained:mnist-rts', n_train=15000, n_test=1000, n_attack=250, n_cert=100,
                     epochs=5, batch_size=128, clf_ch=16, clf_hidden=64, adv_steps=3, pgd_steps=20, cert_n0=50, cert_n=500,
                     certify_all=False, ablation=True, noise_sweep=[0.5, 1.0, 2.0]),
         full=dict(set_path=None, set_epochs=100, set_latent=128, set_ch=32, set_bs=128, set_lr_max=8e-4, epochs=20, batch_size=128,
