@@ -89,7 +89,7 @@ class LatentPGD:
                  eps:float|torch.Tensor|None=None, # radius (one, or one per example); defaults to `ps.eps`
                  steps:int=50, # gradient steps per restart
                  step_size:float|None=None, # latent step length (default ε/20)
-                 restarts:int=1, # random restarts; later ones only on examples not yet broken
+                 restarts:int=3, # random restarts, later ones only on examples not yet broken (default: benchmarks/pgd_restarts.py)
                  targeted:bool=False, # `y` are targets to reach instead of labels to escape
                  loss:str='ce', # 'ce', 'margin' or 'seg' (per-pixel, with `ignore_index`)
                  early_stop:bool=True, # stop moving an example once fully successful

@@ -16,8 +16,8 @@ from .utils import check_finite_positive, check_int, check_prob, check_images
 from .attacks import frozen_eval, _make_gen
 
 # %% auto #0
-__all__ = ['cp_lower', 'binom_pvalue_half', 'max_certifiable_radius', 'sigma_for_radius', 'LatentSmoother', 'certified_accuracy',
-           'plot_certified_accuracy']
+__all__ = ['cp_lower', 'binom_pvalue_half', 'max_certifiable_radius', 'sigma_for_radius', 'LatentSmoother', 'pixel_certificates',
+           'certified_accuracy', 'plot_certified_accuracy']
 
 # %% ../nbs/08_certify.ipynb #5022b35d
 def cp_lower(k, # successes (array-like of ints)
@@ -134,6 +134,25 @@ class LatentSmoother:
         radius = torch.as_tensor(np.where(ok, self.sigma * norm.ppf(np.clip(pA, 0.5, 1.0)), 0.0), dtype=torch.float32, device=x.device)
         pred = torch.where(torch.as_tensor(ok, device=x.device), cA, torch.full_like(cA, -1))
         return pred, radius
+
+# %% ../nbs/08_certify.ipynb #47720fad
+def pixel_certificates(sm:LatentSmoother, # the smoothed segmenter (or classifier)
+                       x:torch.Tensor, # inputs (batch, ...)
+                       n0:int=100, n:int=1000, # selection and estimation draws
+                       alpha:float=0.001, # failure probability: per pixel, or per image after Bonferroni
+                       generator:torch.Generator|int|None=None, # seed or generator
+                      )->dict:
+    "{'per_pixel': (pred, radius), 'image': (pred, radius)}: certificates at level α per pixel and α / pixels (Bonferroni) per image, from the same draws."
+    gen = _make_gen(generator, x.device)
+    cA = sm.counts(x, n0, gen).argmax(1)
+    nA = sm.counts(x, n, gen).gather(1, cA.unsqueeze(1)).squeeze(1)
+    out = {}
+    for key, a in (('per_pixel', alpha), ('image', alpha / nA[0].numel())):
+        pA = cp_lower(nA.cpu().numpy(), n, a); ok = pA >= 0.5
+        radius = torch.as_tensor(np.where(ok, sm.sigma * norm.ppf(np.clip(pA, 0.5, 1.0)), 0.0), dtype=torch.float32, device=x.device)
+        out[key] = (torch.where(torch.as_tensor(ok, device=x.device), cA, torch.full_like(cA, -1)), radius)
+    return out
+
 
 # %% ../nbs/08_certify.ipynb #5744ba8a
 def certified_accuracy(preds:torch.Tensor, # smoothed predictions (−1 = abstain), any shape

@@ -10,7 +10,7 @@ import argparse, datetime, json, shlex, sys, warnings
 from pathlib import Path
 # fastai calls torch.jit.script at import, which recent torch deprecates: not ours to fix, and noise on every command
 warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
-from .experiments import EXPERIMENTS, run_experiment, prepare_run, parse_value, experiment_params
+from .experiments import EXPERIMENTS, PROFILES, run_experiment, prepare_run, parse_value, experiment_params
 
 # %% auto #0
 __all__ = ['parser', 'main']
@@ -21,19 +21,23 @@ def parser()->argparse.ArgumentParser:
     ex = '\n'.join(f"  {k:12s} {v['description']}" for k, v in EXPERIMENTS.items())
     p = argparse.ArgumentParser(prog='pertlearn', formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Learn perturbation sets from data, and attack, certify and robustly train models with them.",
-        epilog=f"experiments:\n{ex}\n\nexample:\n  pertlearn run mnist-rts --quick\n  pertlearn run mnist-rts -p epochs 100 -p device cuda --out runs/full")
+        epilog=f"experiments:\n{ex}\n\nexample:\n  pertlearn run mnist-rts --quick\n  pertlearn run mnist-rts --profile medium -p data_path mnist.pkl.gz\n"
+               f"  pertlearn run mnist-rts -p epochs 100 -p device cuda --out runs/full")
     sub = p.add_subparsers(dest='cmd', required=True)
     r = sub.add_parser('run', help='run an experiment notebook with papermill into a run folder',
                        description="Run an experiment notebook headless (papermill). Writes params.json, the executed notebook, metrics.json and figures to the run folder.")
     r.add_argument('experiment', choices=sorted(EXPERIMENTS))
-    r.add_argument('--quick', action='store_true', help='small data and few epochs: minutes on a CPU (default: the full, GPU-sized run)')
+    r.add_argument('--profile', choices=PROFILES, default=None,
+                   help="parameter profile: 'quick' (minutes on a CPU), 'medium' (full MNIST, 30-45 min on 2 CPU cores; needs -p data_path), "
+                        "'full' (the reference's schedules, for a GPU; the default)")
+    r.add_argument('--quick', action='store_true', help="short for --profile quick")
     r.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'),
                    help='set a notebook parameter (value parsed as a Python literal); repeatable')
     r.add_argument('--out', default=None, help='run folder (default: _runs/<experiment>-<timestamp>)')
     r.add_argument('--kernel', default='python3', help='Jupyter kernel name (default: python3)')
     r.add_argument('--log', action='store_true', help="stream the notebook's output while it runs")
     r.add_argument('--overwrite', action='store_true', help='replace a run folder that holds a run with other parameters (default: refuse)')
-    l = sub.add_parser('list', help='list experiments and their parameters for quick and full mode')
+    l = sub.add_parser('list', help='list experiments and their parameters for each profile')
     from pertlearn.learn import add_learn_args
     from pertlearn.docs import add_docs_args
     add_learn_args(sub.add_parser('learn', help='learn a perturbation set from your own paired images',
@@ -64,12 +68,14 @@ def _main(a)->int:
         from pertlearn.docs import run_docs; return run_docs(a)
     if a.cmd == 'list':
         for k in EXPERIMENTS:
-            print(f"{k}: {EXPERIMENTS[k]['description']}\n  quick: {experiment_params(k, True)}\n  full:  {experiment_params(k, False)}")
+            print(f"{k}: {EXPERIMENTS[k]['description']}")
+            for prof in PROFILES:
+                if prof in EXPERIMENTS[k]: print(f"  {prof}: {experiment_params(k, profile=prof)}")
         return 0
     params = {n: parse_value(v) for n, v in a.param}
-    try: prepare_run(a.experiment, params, a.quick, a.out, a.overwrite)   # every check, before any work
+    try: prepare_run(a.experiment, params, a.quick, a.out, a.overwrite, profile=a.profile)   # every check, before any work
     except (ValueError, OSError) as e: return _error('run', e)
-    out = run_experiment(a.experiment, params, a.quick, a.out, a.kernel, a.log, a.overwrite)
+    out = run_experiment(a.experiment, params, a.quick, a.out, a.kernel, a.log, a.overwrite, profile=a.profile)
     print(f"run folder: {out}")
     m = out/'metrics.json'
     if m.exists(): print(json.dumps(json.loads(m.read_text()).get('summary', {}), indent=1))

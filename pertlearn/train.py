@@ -15,9 +15,9 @@ from fastai.learner import Learner, Metric
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.optimizer import OptimWrapper
-from .cvae import CVAE, CVAELoss, save_tensors, load_tensors, save_cvae
+from .cvae import CVAE, CVAELoss, CVAEOutput, save_tensors, load_tensors, save_cvae, reparameterize, recon_loss, kl_gaussian
 from .data.core import EpochSetter, BatchLoader
-from .utils import atomic_write_json, check_finite_positive, check_int
+from .utils import atomic_write_json, check_finite_positive, check_int, as_generator, derive_seed
 
 # %% auto #0
 __all__ = ['piecewise', 'reference_schedules', 'Schedules', 'LossTerm', 'History', 'Checkpoint', 'load_checkpoint',
@@ -75,15 +75,27 @@ class _EpochOnce(Callback):
     def epoch_end(self): pass
 
 class History(_EpochOnce):
-    "Per-epoch averages of loss, reconstruction and KL on training and validation batches."
+    "Per-epoch averages of loss, reconstruction and KL on training and validation batches, and the validation negative ELBO."
     order = 60
-    def __init__(self): self.rows = []
-    def before_epoch(self): self.acc = {}; self.t0 = time.time()
+    def __init__(self, nelbo:bool=True, # also record `valid_nelbo` (reconstruction at a sampled z plus KL, β = 1)
+                 seed:int=0): # seed of the z draws behind `valid_nelbo` (their own generator)
+        self.rows, self.nelbo, self.seed = [], nelbo, int(seed)
+    def before_epoch(self): self.acc = {}; self.t0 = time.time(); self._g = None
+    def _add(self, key, v, bs):
+        a = self.acc.setdefault(key, [0., 0]); a[0] += float(v) * bs; a[1] += bs
     def after_batch(self):
         bs = len(self.yb[0]); split = 'train' if self.training else 'valid'
         last = self.learn.loss_func.last
-        for k, v in (('loss', self.loss.detach()), ('recon', last['recon']), ('kl', last['kl'])):
-            a = self.acc.setdefault(f'{split}_{k}', [0., 0]); a[0] += float(v) * bs; a[1] += bs
+        for k, v in (('loss', self.loss.detach()), ('recon', last['recon']), ('kl', last['kl'])): self._add(f'{split}_{k}', v, bs)
+        if not self.training and self.nelbo and isinstance(self.pred, CVAEOutput): self._add('valid_nelbo', self.valid_nelbo(), bs)
+    @torch.no_grad()
+    def valid_nelbo(self)->float:
+        "Mean over the batch of recon(g(z, x), x̃) + KL(q‖p) with z ~ q(z|x, x̃) drawn from this epoch's own generator."
+        out = self.pred
+        if self._g is None: self._g = as_generator(derive_seed(self.seed, 'valid_nelbo', self.epoch), out.mu_q.device)
+        z = reparameterize(out.mu_q, out.logvar_q, self._g)
+        rec = recon_loss(self.model.generator(z, self.xb[0]), self.yb[0], self.learn.loss_func.recon)
+        return float((rec + kl_gaussian(out.mu_q, out.logvar_q, out.mu_p, out.logvar_p)).mean())
     def epoch_end(self):
         row = dict(epoch=self.epoch, **{k: s / max(1, n) for k, (s, n) in self.acc.items()},
                    beta=float(self.learn.loss_func.beta), lr=float(self.opt.hypers[0]['lr']), seconds=time.time() - self.t0)
