@@ -148,7 +148,7 @@ def cvae_learner(model:CVAE, dls, recon:str='bce', cbs=None, progress:bool=True)
     "A fastai `Learner` for a CVAE on pair loaders yielding (x, x̃, x̃): Adam, the negative ELBO, recon/KL metrics."
     learn = Learner(dls, model, loss_func=CVAELoss(recon), opt_func=partial(OptimWrapper, opt=adam),
                     metrics=[LossTerm('recon'), LossTerm('kl')], cbs=[EpochSetter(), History()] + list(cbs or []))
-    if not progress: learn.remove_cb(ProgressCallback)
+    if not progress: learn.remove_cb(ProgressCallback); learn.logger = lambda *a, **k: None   # quiet: no per-epoch lists printed either
     return learn
 
 def train_cvae(model:CVAE, dls, # the model and fastai DataLoaders of pairs
