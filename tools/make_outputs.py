@@ -6,12 +6,13 @@ seeded, one torch thread, figures at 80 dpi; cells flagged slow/cuda/notest stay
 progress bars, dependency warnings and machine paths (pertlearn.docs.save_outputs). Run `nbdev-clean` afterwards
 (the Makefile does). Exits 1 and lists the problems when a notebook fails or its outputs break tests/test_outputs.py.
 """
-import argparse, sys, time
+import argparse, os, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))   # this checkout's pertlearn, whatever is installed
+sys.path.insert(0, str(ROOT))   # this checkout's pertlearn, whatever is installed (here and in the kernels)
+os.environ['PYTHONPATH'] = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p])
 from pertlearn.docs import chapters, save_outputs
 
 def _run(path:str)->tuple[str, float, list[str]]:
