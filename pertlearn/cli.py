@@ -43,7 +43,7 @@ def parser()->argparse.ArgumentParser:
     add_learn_args(sub.add_parser('learn', help='learn a perturbation set from your own paired images',
         description='Learn a perturbation set from a folder of pairs (two sub-folders with matching file names) or a CSV of '
                     'pairs; reports quality metrics and eps statistics and saves the set (safetensors + JSON).'))
-    add_docs_args(sub.add_parser('docs', help='execute the chapter notebooks and render them to HTML in _docs/ (no Quarto needed)'))
+    add_docs_args(sub.add_parser('docs', help='render the front page, chapter list and chapters (saved outputs; --execute to re-run) to HTML in _docs/, offline'))
     return p
 
 def _error(cmd, e)->int:

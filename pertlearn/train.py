@@ -205,6 +205,7 @@ def cvae_learner(model:CVAE, dls, recon:str='bce', cbs=None, progress:bool=True)
                     metrics=[LossTerm('recon'), LossTerm('kl')], cbs=[EpochSetter(), History()] + list(cbs or []))
     learn.remove_cb(ProgressCallback)
     if progress: learn.add_cb(TableProgress())
+    else: learn.logger = lambda *a, **k: None   # quiet: no per-epoch lists printed either
     return learn
 
 def train_cvae(model:CVAE, dls, # the model and fastai DataLoaders of pairs
