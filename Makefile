@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $@
 
-.PHONY: install quick test test-slow check nbtest pytest readme bench docs results
+.PHONY: install quick test test-slow check nbtest pytest readme bench docs outputs results
 install: $(BIN)/.installed
 
 quick: install  ## the main job: learn an MNIST-RTS perturbation set on the embedded digits (quick mode)
@@ -33,16 +33,24 @@ test-slow: install  ## the notebook cells marked `#| slow` (skipped by `make tes
 	@nbs=$$(grep -l '#| slow' nbs/*.ipynb); test -n "$$nbs" || { echo "no slow cells"; exit 1; }; \
 	for nb in $$nbs; do echo "== $$nb (with slow cells)"; $(BIN)/nbdev-test --flags slow $$nb || exit 1; done
 
-readme: install  ## README.md from index.ipynb
+readme: install  ## README.md from index.ipynb's saved outputs (run `make outputs` first when the results changed)
 	$(BIN)/python tools/make_readme.py
 
 bench: install
 	$(BIN)/python benchmarks/bench_train.py
 
-docs: install  ## HTML documentation of the executed chapters in _docs/ (no Quarto needed)
+docs: install  ## the offline reader in _docs/: front page, chapter list, chapters with their saved outputs (no Quarto, no network)
 	$(BIN)/pertlearn docs
 
-results:  ## copy the quick run's metrics and figures into results/ (what the README shows), then rebuild the README
-	mkdir -p results/mnist-rts-quick
-	cp _runs/mnist-rts-quick/{params.json,metrics.json,*.png} results/mnist-rts-quick/
+JOBS ?= 1
+NB ?=
+outputs: install  ## execute index.ipynb and every chapter (or NB="nbs/x.ipynb ...") and save their outputs (CPU, minutes)
+	nice $(BIN)/python tools/make_outputs.py -j $(JOBS) $(NB)
+	$(BIN)/nbdev-clean
+
+EXPERIMENTS ?= mnist-rts mnist-rts-robust corruptions illumination
+results: install  ## the quick run of each experiment into results/<name>-quick/ (executed notebook, metrics.json, figures), then the front page and README
+	nice $(BIN)/python tools/make_results.py $(EXPERIMENTS)
+	nice $(BIN)/python tools/make_outputs.py index.ipynb
+	$(BIN)/nbdev-clean
 	$(BIN)/python tools/make_readme.py

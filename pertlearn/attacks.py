@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches, keep_best, gradient_ascent
-from .utils import as_generator
+from .utils import as_generator, check_finite_positive, check_int, check_images, check_labels
 
 # %% auto #0
 __all__ = ['frozen_eval', 'attack_objective', 'device_generator', 'Attack', 'LatentPGD', 'linear_latent_radius', 'LinfPGD',
@@ -46,11 +46,13 @@ def attack_objective(logits:torch.Tensor, # (batch, classes) or, for 'seg', (bat
     sign = -1. if targeted else 1.
     if loss == 'seg':
         if logits.ndim < 3: raise ValueError(f"'seg' loss needs per-pixel logits (batch, classes, H, W); got shape {tuple(logits.shape)}")
+        check_labels(y, len(logits), logits.shape[1], ignore_index=ignore_index)
         valid = (y != ignore_index); nv = valid.flatten(1).sum(1).clamp_min(1)
         ce = F.cross_entropy(logits, y, reduction='none', ignore_index=ignore_index).flatten(1).sum(1) / nv
         hit = (logits.argmax(1) == y) if targeted else (logits.argmax(1) != y)
         return sign * ce, ((hit & valid).flatten(1).sum(1) / nv).detach().float()
     if logits.ndim != 2: raise ValueError(f"loss {loss!r} needs logits (batch, classes); got shape {tuple(logits.shape)} (use loss='seg' for per-pixel logits)")
+    check_labels(y, len(logits), logits.shape[1])
     pred = logits.argmax(1)
     success = ((pred == y) if targeted else (pred != y)).float()
     if loss == 'ce': return sign * F.cross_entropy(logits, y, reduction='none'), success
@@ -93,6 +95,8 @@ class Attack:
                  early_stop:bool=True, # stop working on an example once fully successful
                  ignore_index:int=-100, # label of pixels that do not count ('seg')
                  generator:torch.Generator|int|None=None): # seed or generator for every random draw
+        if eps is not None: check_finite_positive('eps', eps)
+        check_int('restarts', restarts)
         self.model, self.eps, self.restarts, self.targeted, self.loss = model, eps, restarts, targeted, loss
         self.early_stop, self.ignore_index, self.generator = early_stop, ignore_index, generator
         self.last_success = None
@@ -113,9 +117,16 @@ class Attack:
     def _empty(self, x): raise NotImplementedError
     def _attempt(self, x, y, eps, gen, idx): raise NotImplementedError   # idx: the rows of the full batch
     def _inputs(self, best, x): raise NotImplementedError
+    def _check_inputs(self, x, y):
+        "Refuse bad images or labels before any work (images in [0, 1] unless the set's CVAE works on unbounded vectors)."
+        cvae = getattr(getattr(self, 'ps', None), 'cvae', None)
+        if cvae is None: check_images(x)
+        else: check_images(x, unit=getattr(cvae, 'unit_range', True), like=cvae)
+        check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
 
     def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
         "Adversarial inputs, one per example (detached, same shape as `x`); the best attempt is kept per example."
+        self._check_inputs(x, y)
         eps = self._radius(x)
         gen = self.generator = device_generator(self.generator, x.device)
         B = len(x)
@@ -139,13 +150,15 @@ class LatentPGD(Attack):
                  eps:float|torch.Tensor|None=None, # radius (one, or one per example); defaults to `ps.eps`
                  steps:int=50, # gradient steps per restart
                  step_size:float|None=None, # latent step length (default ε/20)
-                 restarts:int=1, # random restarts; later ones only on examples not yet broken
+                 restarts:int=3, # random restarts, later ones only on examples not yet broken (default: benchmarks/pgd_restarts.py)
                  targeted:bool=False, # `y` are targets to reach instead of labels to escape
                  loss:str='ce', # 'ce', 'margin' or 'seg' (per-pixel, with `ignore_index`)
                  early_stop:bool=True, # stop moving an example once fully successful
                  random_start:bool=True, # start uniformly in the ball (else at u = 0, the prior mean)
                  ignore_index:int=-100, # label of pixels that do not count ('seg')
                  generator:torch.Generator|int|None=None): # seed or generator for the random starts
+        if step_size is not None: check_finite_positive('step_size', step_size)
+        check_int('steps', steps)
         super().__init__(model, eps, restarts, targeted, loss, early_stop, ignore_index, generator)
         self.ps, self.steps, self.step_size, self.random_start = ps, steps, step_size, random_start
         self.last_u = None
@@ -204,6 +217,8 @@ class _PixelPGD(Attack):
                  restarts:int=1, targeted:bool=False, loss:str='ce', early_stop:bool=True,
                  random_start:bool=True, ignore_index:int=-100,
                  generator:torch.Generator|int|None=None): # seed or generator for the random starts
+        if step_size is not None: check_finite_positive('step_size', step_size)
+        check_int('steps', steps)
         super().__init__(model, None if eps is None else float(eps), restarts, targeted, loss, early_stop, ignore_index, generator)
         self.steps, self.random_start, self._step_size = steps, random_start, step_size
 
@@ -254,6 +269,7 @@ class RandomMembers(Attack):
                  sampling:str='truncated', # how members are drawn: see `sample_ball`
                  targeted:bool=False, loss:str='ce', ignore_index:int=-100,
                  generator:torch.Generator|int|None=None): # seed or generator
+        check_int('k', k)
         super().__init__(model, eps, k, targeted, loss, False, ignore_index, generator)   # each draw is one attempt on every example
         self.ps, self.sampling = ps, sampling
         self.last_u = None
@@ -287,6 +303,7 @@ def robust_accuracy(attack:Attack, # an attack (its radius is replaced by each �
                    )->pd.DataFrame:
     "Accuracy of `attack.model` under `attack` at each radius: a DataFrame (eps, accuracy, n), non-increasing in ε."
     if not isinstance(attack, Attack): raise TypeError(f"attack must be an Attack (e.g. LatentPGD(model, ps)), got {type(attack).__name__}")
+    for e in eps_list: check_finite_positive('eps_list entry', e, allow_zero=True)
     eps_sorted = sorted({float(e) for e in eps_list})
     if not eps_sorted or eps_sorted[0] < 0: raise ValueError(f"eps_list must be non-empty and non-negative; got {list(eps_list)}")
     model, ps = attack.model, getattr(attack, 'ps', None)

@@ -12,11 +12,12 @@ import torch
 import torch.nn as nn
 from scipy.stats import beta, binom, norm
 from .perturbation import PerturbationSet
+from .utils import check_finite_positive, check_int, check_prob, check_images
 from .attacks import frozen_eval, device_generator
 
 # %% auto #0
-__all__ = ['cp_lower', 'binom_pvalue_half', 'max_certifiable_radius', 'sigma_for_radius', 'LatentSmoother', 'certified_accuracy',
-           'plot_certified_accuracy']
+__all__ = ['cp_lower', 'binom_pvalue_half', 'max_certifiable_radius', 'sigma_for_radius', 'LatentSmoother', 'pixel_certificates',
+           'certified_accuracy', 'plot_certified_accuracy']
 
 # %% ../nbs/08_certify.ipynb #5022b35d
 def cp_lower(k, # successes (array-like of ints)
@@ -41,6 +42,7 @@ def max_certifiable_radius(sigma:float, # latent noise scale s
                            alpha:float=0.001, # failure probability
                           )->float:
     "Largest radius `n` samples can certify at level α (all agreeing): s·Φ⁻¹(α^{1/n})."
+    check_finite_positive('sigma', sigma); check_int('n', n); check_prob('alpha', alpha)
     return float(sigma * norm.ppf(alpha ** (1.0 / n)))
 
 def sigma_for_radius(eps:float, # target radius in the whitened latent
@@ -49,6 +51,7 @@ def sigma_for_radius(eps:float, # target radius in the whitened latent
                      verbose:bool=True, # print the sentence explaining the choice
                     )->float:
     "The noise scale s whose largest certifiable radius s·Φ⁻¹(α^{1/n}) equals `eps`."
+    check_finite_positive('eps', eps); check_int('n', n); check_prob('alpha', alpha)
     if eps <= 0 or n < 1 or not 0 < alpha < 1: raise ValueError(f"need eps > 0, n ≥ 1 and 0 < α < 1; got eps={eps}, n={n}, alpha={alpha}")
     p = alpha ** (1.0 / n); z = norm.ppf(p)
     if z <= 0: raise ValueError(f"with n={n} samples at α={alpha} nothing can be certified (α^(1/n) = {p:.4g} ≤ ½): use more samples")
@@ -66,7 +69,7 @@ class LatentSmoother:
                  sigma:float, # latent noise scale s (see `sigma_for_radius`)
                  num_classes:int, # number of classes of `model`
                  batch:int=1000): # most decoded members per forward pass
-        if sigma <= 0: raise ValueError(f"sigma must be positive, got {sigma}")
+        check_finite_positive('sigma', sigma); check_int('num_classes', num_classes, 2); check_int('batch', batch)
         self.model, self.ps, self.sigma, self.num_classes, self.batch = model, ps, float(sigma), num_classes, max(1, int(batch))
 
     @torch.no_grad()
@@ -75,6 +78,7 @@ class LatentSmoother:
                generator:torch.Generator|int|None=None, # seed or generator
               )->torch.Tensor:
         "Class counts over `n` noisy members per input: (batch, classes) or per pixel (batch, classes, H, W)."
+        check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True), like=self.ps.cvae); n = check_int('n', n)
         gen = device_generator(generator, x.device); C, d = self.num_classes, self.ps.latent_dim
         out = []
         with frozen_eval(self.model, self.ps.cvae):
@@ -86,7 +90,9 @@ class LatentSmoother:
                     m = min(k, n - done)
                     u = self.sigma * torch.randn(b * m, d, generator=gen, device=x.device)
                     rep = lambda t: t.repeat_interleave(m, 0)
-                    pred = self.model(self.ps.decode(u, rep(xb), (rep(mu), rep(sd)))).argmax(1)
+                    logits = self.model(self.ps.decode(u, rep(xb), (rep(mu), rep(sd))))
+                    if logits.shape[1] != C: raise ValueError(f"num_classes is {C} but the model returns {logits.shape[1]} class scores")
+                    pred = logits.argmax(1)
                     if cnt is None:
                         spatial = tuple(pred.shape[1:]); P = pred[0].numel()
                         cnt = torch.zeros(b, C * P, dtype=torch.long, device=x.device)
@@ -101,6 +107,7 @@ class LatentSmoother:
                 alpha:float=0.001, # probability of returning a wrong (non-smoothed) class
                 generator:torch.Generator|int|None=None)->torch.Tensor:
         "The smoothed prediction per input (per pixel for segmenters), −1 where the test abstains."
+        check_prob('alpha', alpha)
         cnt = self.counts(x, n, generator)
         top = cnt.topk(2, dim=1)
         na, nb = top.values[:, 0].cpu().numpy(), top.values[:, 1].cpu().numpy()
@@ -115,6 +122,7 @@ class LatentSmoother:
                 correction:str|None=None, # per-pixel only: 'bonferroni' makes an image's pixels hold jointly
                )->tuple[torch.Tensor, torch.Tensor]:
         "(prediction, certified latent radius) per input or pixel; −1 and radius 0 where it abstains."
+        check_int('n0', n0); check_int('n', n); check_prob('alpha', alpha)
         gen = device_generator(generator, x.device)
         cA = self.counts(x, n0, gen).argmax(1)
         cnt = self.counts(x, n, gen)
@@ -126,6 +134,25 @@ class LatentSmoother:
         radius = torch.as_tensor(np.where(ok, self.sigma * norm.ppf(np.clip(pA, 0.5, 1.0)), 0.0), dtype=torch.float32, device=x.device)
         pred = torch.where(torch.as_tensor(ok, device=x.device), cA, torch.full_like(cA, -1))
         return pred, radius
+
+# %% ../nbs/08_certify.ipynb #47720fad
+def pixel_certificates(sm:LatentSmoother, # the smoothed segmenter (or classifier)
+                       x:torch.Tensor, # inputs (batch, ...)
+                       n0:int=100, n:int=1000, # selection and estimation draws
+                       alpha:float=0.001, # failure probability: per pixel, or per image after Bonferroni
+                       generator:torch.Generator|int|None=None, # seed or generator
+                      )->dict:
+    "{'per_pixel': (pred, radius), 'image': (pred, radius)}: certificates at level α per pixel and α / pixels (Bonferroni) per image, from the same draws."
+    gen = device_generator(generator, x.device)
+    cA = sm.counts(x, n0, gen).argmax(1)
+    nA = sm.counts(x, n, gen).gather(1, cA.unsqueeze(1)).squeeze(1)
+    out = {}
+    for key, a in (('per_pixel', alpha), ('image', alpha / nA[0].numel())):
+        pA = cp_lower(nA.cpu().numpy(), n, a); ok = pA >= 0.5
+        radius = torch.as_tensor(np.where(ok, sm.sigma * norm.ppf(np.clip(pA, 0.5, 1.0)), 0.0), dtype=torch.float32, device=x.device)
+        out[key] = (torch.where(torch.as_tensor(ok, device=x.device), cA, torch.full_like(cA, -1)), radius)
+    return out
+
 
 # %% ../nbs/08_certify.ipynb #5744ba8a
 def certified_accuracy(preds:torch.Tensor, # smoothed predictions (−1 = abstain), any shape

@@ -6,11 +6,13 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/cli.html.md"""
 
 # %% ../nbs/14_cli.ipynb #6040bb2b
 from __future__ import annotations
-import argparse, json, sys
+import argparse, datetime, json, shlex, sys, warnings
 from pathlib import Path
-from .runner import EXPERIMENTS, run_experiment, parse_value, experiment_params
+# fastai calls torch.jit.script at import, which recent torch deprecates: not ours to fix, and noise on every command
+warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+from .runner import EXPERIMENTS, PROFILES, run_experiment, prepare_run, parse_value, experiment_params
 from .from_pairs import learn_set
-from .docs import build_docs
+from .docs import build_docs, docs_sources, DOCS_EXTRA
 
 # %% auto #0
 __all__ = ['add_learn_args', 'run_learn', 'add_docs_args', 'run_docs', 'parser', 'main']
@@ -20,7 +22,11 @@ def add_learn_args(p):
     "Add `learn_set`'s arguments to an argparse (sub)parser `p`."
     p.add_argument('pairs', help='folder with two sub-folders of images with matching names (x and x̃), or a CSV of pairs')
     p.add_argument('out', help='output folder of the saved set (refused if it exists, unless --overwrite)')
-    p.add_argument('--epochs', type=int, default=20)
+    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.add_argument('--epochs', type=int, default=None, help='training epochs (default: enough epochs for --steps optimizer steps)')
+    p.add_argument('--steps', type=int, default=1000, help='training budget in optimizer steps when --epochs is not given')
+    p.add_argument('--min-quality', type=float, default=1.0,
+                   help='exit with status 3 unless identity/approx error on validation pairs exceeds this (0: accept any set)')
     p.add_argument('--arch', default='auto', choices=['auto', 'mnist_conv', 'mnist_stn', 'conv_pairs'],
                    help="'auto': square images up to 48x48 use the conv CVAE, others the generic conv CVAE")
     p.add_argument('--latent', type=int, default=32); p.add_argument('--ch', type=int, default=32, help='conv width')
@@ -36,29 +42,40 @@ def add_learn_args(p):
     return p
 
 def run_learn(a)->int:
-    "Run `learn_set` from parsed `add_learn_args` arguments; errors in the data are printed, exit status 2."
-    from pertlearn.data.pairs import PairsError
+    "Run `learn_set` from parsed `add_learn_args` arguments: bad arguments or data are one line on stderr (status 2); a set that does not beat the identity, status 3."
+    import sys
     try:
-        learn_set(a.pairs, a.out, a.epochs, a.arch, a.latent, a.ch, a.bs, a.lr_max, a.beta_max, a.recon, a.valid_pct,
-                  a.eps_percentile, a.pgd_steps, a.n_samples, a.seed, a.device, a.overwrite, a.flip, a.x_dir, a.xt_dir)
-    except (PairsError, FileExistsError, FileNotFoundError) as e:
-        import sys; print(f"pertlearn learn: error: {e}", file=sys.stderr); return 2
+        _, rep = learn_set(a.pairs, a.out, a.epochs, a.arch, a.latent, a.ch, a.bs, a.lr_max, a.beta_max, a.recon, a.valid_pct,
+                           a.eps_percentile, a.pgd_steps, a.n_samples, a.seed, a.device, a.overwrite, a.flip, a.x_dir, a.xt_dir,
+                           steps=getattr(a, 'steps', 1000))
+    except (ValueError, TypeError, OSError) as e:   # PairsError is a ValueError; FileExistsError, PermissionError are OSErrors
+        print(f"pertlearn learn: error: {e}", file=sys.stderr); return 2
+    q, need = rep['metrics']['identity_over_approx_pgd'], getattr(a, 'min_quality', 1.0)
+    if not q > need:
+        print(f"pertlearn learn: the learned set is not useful: identity/approx error = {q:.2f} on validation pairs, "
+              f"needs > {need:g} (--min-quality); it was saved, but train longer (--steps) or give more pairs", file=sys.stderr)
+        return 3
     return 0
 
 # %% ../nbs/14_cli.ipynb #fb0200e1
 def add_docs_args(p):
     "Add `build_docs`'s arguments to an argparse (sub)parser `p`."
-    p.add_argument('--nbs', default='nbs', help='folder of the chapter notebooks (default: nbs)')
+    p.add_argument('--nbs', default=None, help='folder of the chapter notebooks (default: nbs/ of this checkout, else the copies installed with pertlearn)')
     p.add_argument('--out', default='_docs', help='output folder (default: _docs)')
-    p.add_argument('--no-execute', action='store_true', help='render the notebooks as they are, without executing them')
-    p.add_argument('--only', default=None, help="render only notebooks matching this glob, e.g. '12_*'")
-    p.add_argument('--timeout', type=int, default=600, help='seconds per cell')
+    p.add_argument('--execute', action='store_true', help='execute the notebooks before rendering (default: render their saved outputs)')
+    p.add_argument('--only', default=None, help="render only chapters matching this glob, e.g. '12_*'")
+    p.add_argument('--timeout', type=int, default=600, help='seconds per cell (with --execute)')
     p.add_argument('--kernel', default='python3')
     return p
 
 def run_docs(a)->int:
-    "Run `build_docs` from parsed `add_docs_args` arguments."
-    build_docs(a.nbs, a.out, not a.no_execute, a.only, a.timeout, a.kernel)
+    "Run `build_docs` from parsed `add_docs_args` arguments; a missing notebook folder or nbconvert is a one-line error."
+    import importlib.util, sys
+    if importlib.util.find_spec('nbconvert') is None:
+        print(f"pertlearn docs needs nbconvert: {DOCS_EXTRA}", file=sys.stderr); return 1
+    try: nbs, index = docs_sources(a.nbs)
+    except FileNotFoundError as e: print(f"pertlearn docs: {e}", file=sys.stderr); return 1
+    build_docs(nbs, a.out, a.execute, a.only, a.timeout, a.kernel, index)
     return 0
 
 # %% ../nbs/14_cli.ipynb #a58a4127
@@ -67,37 +84,59 @@ def parser()->argparse.ArgumentParser:
     ex = '\n'.join(f"  {k:12s} {v['description']}" for k, v in EXPERIMENTS.items())
     p = argparse.ArgumentParser(prog='pertlearn', formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Learn perturbation sets from data, and attack, certify and robustly train models with them.",
-        epilog=f"experiments:\n{ex}\n\nexample:\n  pertlearn run mnist-rts --quick\n  pertlearn run mnist-rts -p epochs 100 -p device cuda --out runs/full")
+        epilog=f"experiments:\n{ex}\n\nexample:\n  pertlearn run mnist-rts --quick\n  pertlearn run mnist-rts --profile medium -p data_path mnist.pkl.gz\n"
+               f"  pertlearn run mnist-rts -p epochs 100 -p device cuda --out runs/full")
     sub = p.add_subparsers(dest='cmd', required=True)
     r = sub.add_parser('run', help='run an experiment notebook with papermill into a run folder',
                        description="Run an experiment notebook headless (papermill). Writes params.json, the executed notebook, metrics.json and figures to the run folder.")
     r.add_argument('experiment', choices=sorted(EXPERIMENTS))
-    r.add_argument('--quick', action='store_true', help='small data and few epochs: minutes on a CPU (default: the full, GPU-sized run)')
+    r.add_argument('--profile', choices=PROFILES, default=None,
+                   help="parameter profile: 'quick' (minutes on a CPU), 'medium' (full MNIST, 30-45 min on 2 CPU cores; needs -p data_path), "
+                        "'full' (the reference's schedules, for a GPU; the default)")
+    r.add_argument('--quick', action='store_true', help="short for --profile quick")
     r.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'),
                    help='set a notebook parameter (value parsed as a Python literal); repeatable')
     r.add_argument('--out', default=None, help='run folder (default: _runs/<experiment>-<timestamp>)')
     r.add_argument('--kernel', default='python3', help='Jupyter kernel name (default: python3)')
     r.add_argument('--log', action='store_true', help="stream the notebook's output while it runs")
-    l = sub.add_parser('list', help='list experiments and their parameters for quick and full mode')
+    r.add_argument('--overwrite', action='store_true', help='replace a run folder that holds a run with other parameters (default: refuse)')
+    l = sub.add_parser('list', help='list experiments and their parameters for each profile')
     add_learn_args(sub.add_parser('learn', help='learn a perturbation set from your own paired images',
         description='Learn a perturbation set from a folder of pairs (two sub-folders with matching file names) or a CSV of '
                     'pairs; reports quality metrics and eps statistics and saves the set (safetensors + JSON).'))
-    add_docs_args(sub.add_parser('docs', help='execute the chapter notebooks and render them to HTML in _docs/ (no Quarto needed)'))
+    add_docs_args(sub.add_parser('docs', help='render the front page, chapter list and chapters (saved outputs; --execute to re-run) to HTML in _docs/, offline'))
     return p
 
+def _error(cmd, e)->int:
+    print(f"pertlearn {cmd}: error: {e}", file=sys.stderr); return 2
+
 def main(argv=None)->int:
-    "Entry point of the `pertlearn` command."
+    "Entry point of the `pertlearn` command: bad arguments are one line on stderr (exit 2); Ctrl-C says how to resume (exit 130)."
+    argv = list(sys.argv[1:] if argv is None else argv)
     a = parser().parse_args(argv)
+    if a.cmd == 'run' and a.out is None:   # fix the folder now, so an interrupted run can be resumed into it
+        a.out = str(Path('_runs')/f"{a.experiment}-{datetime.datetime.now():%Y%m%d-%H%M%S}"); argv += ['--out', a.out]
+    try: return _main(a)
+    except KeyboardInterrupt:
+        resumable = a.cmd in ('run', 'learn')
+        print(f"\npertlearn {a.cmd}: interrupted" + (f"; resume with: pertlearn {shlex.join(argv)}" if resumable else ''), file=sys.stderr)
+        return 130
+
+def _main(a)->int:
     if a.cmd == 'learn':
         return run_learn(a)
     if a.cmd == 'docs':
         return run_docs(a)
     if a.cmd == 'list':
         for k in EXPERIMENTS:
-            print(f"{k}: {EXPERIMENTS[k]['description']}\n  quick: {experiment_params(k, True)}\n  full:  {experiment_params(k, False)}")
+            print(f"{k}: {EXPERIMENTS[k]['description']}")
+            for prof in PROFILES:
+                if prof in EXPERIMENTS[k]: print(f"  {prof}: {experiment_params(k, profile=prof)}")
         return 0
     params = {n: parse_value(v) for n, v in a.param}
-    out = run_experiment(a.experiment, params, a.quick, a.out, a.kernel, a.log)
+    try: prepare_run(a.experiment, params, a.quick, a.out, a.overwrite, profile=a.profile)   # every check, before any work
+    except (ValueError, OSError) as e: return _error('run', e)
+    out = run_experiment(a.experiment, params, a.quick, a.out, a.kernel, a.log, a.overwrite, profile=a.profile)
     print(f"run folder: {out}")
     m = out/'metrics.json'
     if m.exists(): print(json.dumps(json.loads(m.read_text()).get('summary', {}), indent=1))

@@ -89,6 +89,7 @@ class CVAE(nn.Module):
     "Base class of conditional VAEs: subclasses implement `prior`, `recognition`, `generator` and set `hparams`."
     latent_shape: tuple = ()
     arch: str = ''
+    unit_range: bool = True   # inputs and outputs are images in [0, 1] (checked where inputs enter)
     hparams: dict = {}
     def prior(self, x): "(μ_p, logvar_p) of p(z|x)"; raise NotImplementedError
     def recognition(self, x, xt): "(μ_q, logvar_q) of q(z|x, x̃)"; raise NotImplementedError
@@ -142,6 +143,7 @@ class CVAELoss:
 @register_cvae('linear')
 class LinearCVAE(CVAE):
     "Linear-Gaussian CVAE on vectors: prior and recognition are affine maps, g(z, x) = A x + B z + c."
+    unit_range = False   # unbounded vectors, not images
     def __init__(self, n:int, # dimension of x and x̃
                  k:int, # latent dimension
                  learn_prior_var:bool=True):
@@ -187,8 +189,14 @@ def save_cvae(model:CVAE, path, **extra):
 def load_cvae(path, device='cpu')->tuple[CVAE, dict]:
     "Rebuild a CVAE saved by `save_cvae`; returns (model in eval mode, config)."
     sd, meta = load_tensors(path, device)
-    if meta is None or 'arch' not in meta: raise ValueError(f"{Path(path).with_suffix('.json')} is missing or names no architecture")
-    m = find_architecture(meta['arch'], meta.get('module'))(**meta.get('hparams', {}))
+    mf = Path(path).with_suffix('.json')
+    if not isinstance(meta, dict) or 'arch' not in meta: raise ValueError(f"{mf} is missing, not a JSON object, or names no architecture")
+    hp = meta.get('hparams', {})
+    if not isinstance(hp, dict): raise ValueError(f"{mf}: 'hparams' must be an object, got {type(hp).__name__}")
+    try: m = find_architecture(meta['arch'], meta.get('module'))(**hp)
+    except (TypeError, ValueError) as e: raise ValueError(f"{mf}: cannot build {meta['arch']!r} from its hparams: {e}") from None
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad: raise ValueError(f"checkpoint {path} holds NaN or inf weights in {len(bad)} tensor(s), e.g. {bad[0]}: the file is corrupt or the model diverged")
     try: m.load_state_dict(sd)
     except RuntimeError as e: raise ValueError(f"checkpoint {path} does not fit architecture {meta['arch']!r}: {e}") from None
     return m.to(device).eval(), meta

@@ -6,7 +6,7 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/from_pairs.html.md"""
 
 # %% ../nbs/11_from_pairs.ipynb #896d15c9
 from __future__ import annotations
-import hashlib, json, math, shutil, time
+import argparse, hashlib, json, math, shutil, time
 from pathlib import Path
 import torch
 import pertlearn
@@ -16,7 +16,7 @@ from .data.pairs import PairData, load_pairs, pairs_dls
 from .perturbation import PerturbationSet
 from .train import train_cvae, reference_schedules
 from .metrics import evaluate_set, summarize
-from .utils import atomic_write_json, default_device, seed_everything, n_params
+from .utils import atomic_write_json, default_device, seed_everything, n_params, check_int, check_finite_positive, check_prob, check_device, check_writable
 
 # %% auto #0
 __all__ = ['learn_set', 'format_report']
@@ -36,7 +36,7 @@ def _swap_into_place(src:Path, out:Path):
 
 def learn_set(pairs:str|Path|PairData, # folder or CSV of pairs (see `load_pairs`), or loaded `PairData`
               out:str|Path, # output folder of the saved set (must not exist unless `overwrite`)
-              epochs:int=20, # training epochs
+              epochs:int|None=None, # training epochs (None: enough for `steps` optimizer steps)
               arch:str='auto', # 'auto' (by image size), 'mnist_conv', 'mnist_stn' or 'conv_pairs'
               latent:int=32, ch:int=32, # latent dimension, conv width
               bs:int=64, lr_max:float=1e-3, beta_max:float=1.0, # batch size, peak lr, final β
@@ -48,14 +48,30 @@ def learn_set(pairs:str|Path|PairData, # folder or CSV of pairs (see `load_pairs
               overwrite:bool=False, # replace an existing `out`
               flip:bool=False, # left-right flip augmentation of training pairs
               x_dir:str|None=None, xt_dir:str|None=None, # sub-folder names (default: guessed)
-              progress:bool=True, verbose:bool=True)->tuple[PerturbationSet, dict]:
+              progress:bool=True, verbose:bool=True,
+              steps:int=1000, # training budget in optimizer steps when `epochs` is None (small folders get many epochs)
+              min_valid:int=16, # hold out at least this many pairs (at most a quarter) so ε and the metrics mean something
+             )->tuple[PerturbationSet, dict]:
     "Learn a perturbation set from paired images, report its quality and ε statistics, save it to `out`: (set, report)."
-    out = Path(out).expanduser().absolute()
+    # every argument is checked before any data is read or anything is written
+    if epochs is not None: check_int('epochs', epochs)
+    for k, v in dict(steps=steps, latent=latent, ch=ch, bs=bs, pgd_steps=pgd_steps, n_samples=n_samples).items(): check_int(k, v)
+    check_int('min_valid', min_valid, 0)
+    check_finite_positive('lr_max', lr_max); check_finite_positive('beta_max', beta_max, allow_zero=True); check_prob('valid_pct', valid_pct)
+    if not (isinstance(eps_percentile, (int, float)) and 0 <= eps_percentile <= 100): raise ValueError(f"eps_percentile must lie in [0, 100], got {eps_percentile}")
+    if recon not in ('bce', 'mse'): raise ValueError(f"recon must be 'bce' or 'mse', got {recon!r}")
+    if (x_dir is None) != (xt_dir is None): raise ValueError("pass both x_dir and xt_dir (--x-dir and --xt-dir), or neither")
+    dev = check_device(device)
+    out = check_writable(out)
     if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it, or choose another folder")
     data = pairs if isinstance(pairs, PairData) else load_pairs(pairs, x_dir, xt_dir)
-    dev = default_device() if device is None else torch.device(device)
+    if len(data) < 2: raise ValueError(f"{data.source} holds {len(data)} pair(s): at least 2 are needed (one is held out for validation)")
+    valid_pct = max(valid_pct, min(min_valid, len(data) // 4) / len(data))
     name, hp = choose_arch(data.shape, arch, latent, ch)
+    if epochs is None:
+        n_train = len(data) - min(len(data) - 1, max(1, int(round(len(data) * valid_pct))))
+        epochs = max(1, math.ceil(steps / max(1, n_train // min(bs, n_train))))
     config = dict(arch=name, hparams=hp, epochs=epochs, bs=bs, lr_max=lr_max, beta_max=beta_max, recon=recon, valid_pct=valid_pct,
                   seed=seed, flip=flip, data=_fingerprint(data), n_pairs=len(data))
     stage = out.with_name(f".{out.name}.partial"); ck = stage/'checkpoints'
@@ -64,10 +80,13 @@ def learn_set(pairs:str|Path|PairData, # folder or CSV of pairs (see `load_pairs
     from pertlearn.cvae import build_cvae
     model = build_cvae(name, **hp).to(dev); n_par = n_params(model)
     dls = pairs_dls(data, valid_pct, bs, seed, dev, flip)
-    if verbose: print(f"{len(data)} pairs of shape {data.shape} ({len(dls.train.items)} train, {len(dls.valid.items)} valid); "
+    C, H, W = data.shape
+    if verbose: print(f"x: {data.x_source or '?'}\nx̃: {data.xt_source or '?'}\n{len(data)} pairs, {C} channel(s), {W}x{H} (WxH) "
+                      f"({len(dls.train.items)} train, {len(dls.valid.items)} valid); {epochs} epochs; "
                       f"{type(model).__name__} ({name}), {n_par/1e6:.3f}M parameters, {dev}")
     t0 = time.time()
-    learn = train_cvae(model, dls, epochs, lr_max=lr_max, beta_max=beta_max, recon=recon, ckpt_dir=ck, config=config, progress=progress)
+    learn = train_cvae(model, dls, epochs, lr_max=lr_max, beta_max=beta_max, recon=recon, ckpt_dir=ck, config=config, progress=progress,
+                       on_mismatch='restart')   # the staging folder is private: a partial run with other settings is discarded
     secs = time.time() - t0
     xv, xtv = (t.to(dev) for t in data.floats(dls.valid.items))
     ps = PerturbationSet(model, meta=dict(source=data.source, n_pairs=len(data), shape=list(data.shape), arch=name,
@@ -78,6 +97,7 @@ def learn_set(pairs:str|Path|PairData, # folder or CSV of pairs (see `load_pairs
                   data=dict(source=data.source, n_pairs=len(data), shape=list(data.shape), n_train=len(dls.train.items),
                             n_valid=len(dls.valid.items)),
                   eps=ps.eps, eps_percentile=eps_percentile, offsets=stats, metrics=summary,
+                  beats_identity=bool(summary['identity_over_approx_pgd'] > 1),
                   history=learn.history.rows, pertlearn_version=pertlearn.__version__)
     ps.save(stage/'set'); atomic_write_json(stage/'set'/'report.json', report)
     _swap_into_place(stage/'set', out); shutil.rmtree(stage, ignore_errors=True)
@@ -91,4 +111,6 @@ def format_report(r:dict)->str:
             f"median {o['median']:.3g}, q90 {o['q90']:.3g}, max {o['max']:.3g})\n"
             f"  per-pixel squared error on validation pairs: identity {m['identity']:.4g}, approx (PGD) {m['approx_pgd']:.4g}, "
             f"encoder {m['approx_encoder']:.4g}, expected {m['expected']:.4g}; KL {m['kl']:.3g}; "
-            f"identity/approx = {m['identity_over_approx_pgd']:.2f}")
+            f"identity/approx = {m['identity_over_approx_pgd']:.2f}"
+            + ("" if m['identity_over_approx_pgd'] > 1 else "\n  WARNING: the set does not beat the identity baseline on the validation "
+               "pairs (its closest member is further from x̃ than x itself): train longer (--steps), or give more pairs"))

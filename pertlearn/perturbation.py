@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .cvae import CVAE, whitened_offset, save_cvae, load_cvae
-from .utils import atomic_write_json
+from .utils import atomic_write_json, check_finite_positive, check_int, check_images
 
 # %% auto #0
 __all__ = ['project_l2', 'sample_ball', 'offset_stats', 'iter_batches', 'PerturbationSet', 'pretrained_dir', 'list_pretrained',
@@ -35,6 +35,7 @@ def sample_ball(n:int, # number of vectors
                 sampling:str='truncated', # 'truncated', 'uniform' or 'sphere'
                 generator:torch.Generator|None=None, device=None, dtype=torch.float32)->torch.Tensor:
     "Draw `n` whitened latents of dimension `d` inside the ball of radius `eps`: shape (n, d)."
+    check_int('n', n); check_int('d', d); check_finite_positive('eps', eps, allow_zero=True)
     dev = device if device is not None else (generator.device if generator is not None else 'cpu')
     z = torch.randn(n, d, generator=generator, device=dev, dtype=dtype)
     if sampling == 'truncated': return project_l2(z, eps)
@@ -69,6 +70,7 @@ class PerturbationSet:
                  eps:float|None=None, # radius of the set (choose it from data with `choose_eps`)
                  stats:dict|None=None, # offset statistics behind ε
                  meta:dict|None=None): # anything else to save with the set (data, training run, ...)
+        if eps is not None: check_finite_positive('eps', eps)
         self.cvae = cvae.eval().requires_grad_(False)
         self.eps, self.stats, self.meta = eps, stats, dict(meta or {})
 
@@ -81,11 +83,11 @@ class PerturbationSet:
         "The radius to use: `eps` when given, else the set's own `eps` (an error when neither is set)."
         eps = self.eps if eps is None else eps
         if eps is None: raise ValueError("no radius: pass eps or call choose_eps first")
-        return eps
+        return check_finite_positive('eps', eps, allow_zero=True)   # a radius-0 call is the set's centre (curves start there)
 
     def prior(self, x)->tuple[torch.Tensor, torch.Tensor]:
         "Prior mean and standard deviation, flattened to (batch, d)."
-        self.cvae.check_inputs(x)
+        check_images(x, unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); self.cvae.check_inputs(x)
         mu, lv = self.cvae.prior(x)
         return mu.flatten(1), torch.exp(0.5 * lv).flatten(1)
 
@@ -98,7 +100,7 @@ class PerturbationSet:
 
     def encode(self, x, xt)->torch.Tensor:
         "The recognition mean of each pair in whitened coordinates, u_enc = (μ_q − μ_p)/σ_p: (batch, d)."
-        self.cvae.check_inputs(x, xt)
+        check_images(x, unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); check_images(xt, 'x_tilde', unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); self.cvae.check_inputs(x, xt)
         mu_p, lv_p = self.cvae.prior(x)
         mu_q, _ = self.cvae.recognition(x, xt)
         return whitened_offset(mu_q, mu_p, lv_p)
@@ -124,7 +126,7 @@ class PerturbationSet:
     def sample(self, x:torch.Tensor, n:int=1, eps:float|None=None, sampling:str='truncated',
                generator:torch.Generator|None=None)->torch.Tensor:
         "`n` random members of S(x) for each input: shape (batch, n, *x.shape[1:])."
-        eps = self.radius(eps); B = len(x)
+        eps = self.radius(eps); n = check_int('n', n); check_images(x, unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); B = len(x)
         prior = self.prior(x)
         u = sample_ball(B * n, self.latent_dim, eps, sampling, generator, device=x.device).view(B, n, -1)
         outs = [self.decode(u[:, j], x, prior) for j in range(n)]
@@ -152,9 +154,17 @@ class PerturbationSet:
         path = Path(path)
         if not (path/'set.json').exists(): raise FileNotFoundError(f"{path} is not a saved perturbation set (no set.json)")
         cvae, _ = load_cvae(path/'model.safetensors', device)
-        try: info = json.loads((path/'set.json').read_text())
-        except json.JSONDecodeError as e: raise ValueError(f"corrupt {path/'set.json'}: {e}") from None
-        return cls(cvae, info.get('eps'), info.get('stats'), info.get('meta'))
+        f = path/'set.json'
+        try: info = json.loads(f.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"corrupt {f}: {e}") from None
+        if not isinstance(info, dict): raise ValueError(f"corrupt {f}: expected a JSON object, got {type(info).__name__}")
+        eps = info.get('eps')
+        if eps is not None:
+            try: check_finite_positive('eps', eps)
+            except (TypeError, ValueError) as e: raise ValueError(f"corrupt {f}: {e}") from None
+        for k in ('stats', 'meta'):
+            if info.get(k) is not None and not isinstance(info[k], dict): raise ValueError(f"corrupt {f}: {k!r} must be an object, got {type(info[k]).__name__}")
+        return cls(cvae, eps, info.get('stats'), info.get('meta'))
 
     @classmethod
     def pretrained(cls, name:str='mnist-rts', device='cpu')->'PerturbationSet':
@@ -232,7 +242,8 @@ def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
                init:torch.Tensor|None=None, # start of the first restart (batch, d), e.g. the encoder's code; later ones are random
               )->tuple[torch.Tensor, torch.Tensor]:
     "Maximise `objective` over each example's ball ‖u‖ ≤ ε (a number or one per example); returns the best (u, value) per example."
-    eps = ps.radius(eps)
+    eps = ps.radius(eps); check_int('steps', steps, 0); check_int('restarts', restarts); check_images(x, unit=getattr(ps.cvae, 'unit_range', True), like=ps.cvae)
+    if step_size is not None: check_finite_positive('step_size', step_size, allow_zero=True)   # 0 with ε = 0
     if not isinstance(eps, (int, float)): eps = torch.as_tensor(eps, dtype=x.dtype, device=x.device).reshape(-1, 1)
     alpha = eps / 20 if step_size is None else step_size
     with torch.no_grad(): prior = ps.prior(x)

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 from fastai.callback.core import Callback
 from .perturbation import PerturbationSet, sample_ball
 from .attacks import LatentPGD, frozen_eval
-from .utils import as_generator, derive_seed
+from .utils import as_generator, derive_seed, check_finite_positive, check_int
 
 # %% auto #0
 __all__ = ['per_example_loss', 'fingerprint', 'bn_state', 'same_state', 'PerturbationCallback', 'RealPerturbationAugmentation',
-           'SetAugmentation', 'LatentNoise', 'LatentAdversarialTraining']
+           'SetAugmentation', 'LatentNoise', 'TrainModeForward', 'LatentAdversarialTraining']
 
 # %% ../nbs/09_robust.ipynb #bfbd6bcf
 def per_example_loss(pred:torch.Tensor, # logits (batch, classes) or per-pixel logits (batch, classes, H, W)
@@ -108,29 +108,61 @@ class RealPerturbationAugmentation(PerturbationCallback):
 class SetAugmentation(PerturbationCallback):
     "Train on one random member of S(x) per input (optionally alongside the clean input)."
     def __init__(self, ps:PerturbationSet, # the learned set
-                 eps:float|None=None, # radius (default `ps.eps`)
-                 sampling:str='truncated', # how u is drawn: see `sample_ball`
+                 eps:float|None=None, # radius (default `ps.eps`); unused by sampling='prior'
+                 sampling:str='truncated', # 'prior' (u ~ N(0, I), the reference) or a `sample_ball` distribution ('truncated', 'uniform', 'sphere')
                  with_clean:bool=False, seed:int=0, check:bool=True):
+        if eps is not None: check_finite_positive('eps', eps)
+        if sampling not in ('prior', 'truncated', 'uniform', 'sphere'):
+            raise ValueError(f"unknown sampling {sampling!r}: use 'prior', 'truncated', 'uniform' or 'sphere'")
         super().__init__(ps, with_clean, seed, check)
         self.eps, self.sampling = eps, sampling
+    def draw(self, n:int, g:torch.Generator, device=None)->torch.Tensor:
+        "The whitened latents u, shape (n, d), that `perturb` decodes."
+        if self.sampling == 'prior': return torch.randn(n, self.ps.latent_dim, generator=g, device=device)
+        return sample_ball(n, self.ps.latent_dim, float(self.ps.radius(self.eps)), self.sampling, g, device=device)
     def perturb(self, x, y, g):
         with frozen_eval(self.ps.cvae), torch.no_grad():
-            u = sample_ball(len(x), self.ps.latent_dim, float(self.ps.radius(self.eps)), self.sampling, g, device=x.device)
-            return self.ps.decode(u, x)
+            return self.ps.decode(self.draw(len(x), g, x.device), x)
+
 
 # %% ../nbs/09_robust.ipynb #8690a305
 class LatentNoise(PerturbationCallback):
     "Train on g(μ(x) + σ(x)⊙u, x) with u ~ N(0, s²I): the training that makes latent smoothing accurate."
     def __init__(self, ps:PerturbationSet, # the learned set
-                 sigma:float, # noise scale s (use the certification's)
+                 sigma:float, # training noise scale s (often the certification's, but it may differ: sweep it)
                  with_clean:bool=False, seed:int=0, check:bool=True):
         super().__init__(ps, with_clean, seed, check)
-        if sigma <= 0: raise ValueError(f"sigma must be positive, got {sigma}")
+        check_finite_positive('sigma', sigma)
         self.sigma = float(sigma)
+    def draw(self, n:int, g:torch.Generator, device=None)->torch.Tensor:
+        "The whitened latents u ~ N(0, s²I), shape (n, d), that `perturb` decodes."
+        return self.sigma * torch.randn(n, self.ps.latent_dim, generator=g, device=device)
     def perturb(self, x, y, g):
         with frozen_eval(self.ps.cvae), torch.no_grad():
-            u = self.sigma * torch.randn(len(x), self.ps.latent_dim, generator=g, device=x.device)
-            return self.ps.decode(u, x)
+            return self.ps.decode(self.draw(len(x), g, x.device), x)
+
+
+# %% ../nbs/09_robust.ipynb #470f992d
+_BN_BUFFERS = ('running_mean', 'running_var', 'num_batches_tracked')
+
+class TrainModeForward(nn.Module):
+    "Call `model` in training mode (batch statistics, dropout) leaving its modes and BN running statistics as they were."
+    def __init__(self, model:nn.Module): # the classifier to wrap (shared, not copied)
+        super().__init__(); self.model = model
+    def forward(self, *args, **kw):
+        mods = list(self.model.modules())
+        modes = [m.training for m in mods]
+        bns = [m for m in mods if isinstance(m, nn.modules.batchnorm._NormBase)]
+        saved = [{k: getattr(m, k) for k in _BN_BUFFERS if getattr(m, k, None) is not None} for m in bns]
+        for m, bufs in zip(bns, saved):   # the pass updates throw-away copies; the originals are never written
+            for k, t in bufs.items(): setattr(m, k, t.clone())
+        self.model.train()
+        try: return self.model(*args, **kw)
+        finally:
+            for m, bufs in zip(bns, saved):
+                for k, t in bufs.items(): setattr(m, k, t)
+            for m, t in zip(mods, modes): m.training = t
+
 
 # %% ../nbs/09_robust.ipynb #962585df
 class LatentAdversarialTraining(PerturbationCallback):
@@ -143,17 +175,25 @@ class LatentAdversarialTraining(PerturbationCallback):
                  attack_loss:str|None=None, # attack objective: 'ce', 'margin', 'seg' (None: 'seg' for per-pixel labels, else 'ce')
                  ignore_index:int=-100, # label of pixels that do not count (segmentation)
                  random_start:bool=True, seed:int=0, check:bool=True,
-                 record:bool=False): # keep per-batch losses at the random start and at the attack's result
+                 record:bool=False, # keep per-batch losses at the random start and at the attack's result
+                 attack_mode:str='eval', # classifier mode during the attack: 'eval' (running BN statistics) or 'train' (batch statistics; the reference)
+                 batches:str='joint'): # 'joint': one [x, x_adv] batch; 'separate': two forward passes (the reference)
         if loss not in ('max', 'adv'): raise ValueError(f"loss must be 'max' or 'adv'; got {loss!r}")
-        if steps < 1: raise ValueError(f"steps must be ≥ 1, got {steps}")
+        check_int('steps', steps)
+        if eps is not None: check_finite_positive('eps', eps)
+        if step_size is not None: check_finite_positive('step_size', step_size)
+        if attack_mode not in ('eval', 'train'): raise ValueError(f"attack_mode must be 'eval' or 'train'; got {attack_mode!r}")
+        if batches not in ('joint', 'separate'): raise ValueError(f"batches must be 'joint' or 'separate'; got {batches!r}")
         super().__init__(ps, False, seed, check)
         self.eps, self.steps, self.step_size, self.loss, self.attack_loss = eps, steps, step_size, loss, attack_loss
         self.ignore_index, self.random_start, self.record, self.records = ignore_index, random_start, record, []
+        self.attack_mode, self.batches = attack_mode, batches
 
     def attack(self, x:torch.Tensor, y:torch.Tensor, g:torch.Generator|int|None=None,
                model:nn.Module|None=None)->torch.Tensor: # default: the learner's model
-        "Adversarial members of S(x) for the model (in eval mode, BN statistics untouched)."
+        "Adversarial members of S(x) for the model (in `attack_mode`; BN running statistics untouched)."
         eps = float(self.ps.radius(self.eps)); model = self.learn.model if model is None else model
+        target = TrainModeForward(model) if self.attack_mode == 'train' else model
         step = 2.5 * eps / self.steps if self.step_size is None else self.step_size
         kind = self.attack_loss or ('seg' if y.ndim > 1 else 'ce')
         gen = g if isinstance(g, torch.Generator) else as_generator(self.seed if g is None else g, x.device)
@@ -161,16 +201,16 @@ class LatentAdversarialTraining(PerturbationCallback):
             g0 = torch.Generator(device=gen.device); g0.set_state(gen.get_state())
             u0 = sample_ball(len(x), self.ps.latent_dim, eps, 'uniform', g0, device=x.device) if self.random_start else \
                  torch.zeros(len(x), self.ps.latent_dim, device=x.device)
-        atk = LatentPGD(model, self.ps, eps, self.steps, step, restarts=1, loss=kind, early_stop=False,
+        atk = LatentPGD(target, self.ps, eps, self.steps, step, restarts=1, loss=kind, early_stop=False,
                         random_start=self.random_start, ignore_index=self.ignore_index, generator=gen)
         before = bn_state(model) if self.check else None
         x_adv = atk(x, y)
         if self.check and not same_state(before, bn_state(model)):
             raise AssertionError("the attack changed the classifier's batch-norm statistics or its train/eval mode")
         if self.record:
-            with frozen_eval(model, self.ps.cvae), torch.no_grad():
-                l0 = per_example_loss(model(self.ps.decode(u0, x)), y, self.ignore_index).mean()
-                l1 = per_example_loss(model(x_adv), y, self.ignore_index).mean()
+            with frozen_eval(target, self.ps.cvae), torch.no_grad():
+                l0 = per_example_loss(target(self.ps.decode(u0, x)), y, self.ignore_index).mean()
+                l1 = per_example_loss(target(x_adv), y, self.ignore_index).mean()
             self.records.append(dict(random_loss=float(l0), adv_loss=float(l1)))
         return x_adv
 
@@ -180,12 +220,20 @@ class LatentAdversarialTraining(PerturbationCallback):
         x_adv = self.attack(x, y, self._gen(x.device))
         if self.loss == 'adv': self.learn.xb = (x_adv,); return
         self._n = len(x)
+        if self.batches == 'separate': self._x_adv = x_adv; return   # the model sees x now, x_adv in `after_loss`
         self.learn.xb, self.learn.yb = (torch.cat([x, x_adv]),), (torch.cat([y, y]),)
 
     def after_loss(self):
         if not self.training or self.loss != 'max': return
-        l = per_example_loss(self.pred, self.yb[0], self.ignore_index)
-        n = self._n
-        loss = torch.maximum(l[:n], l[n:]).mean()
+        if self.batches == 'separate':
+            y = self.yb[0]
+            l_clean = per_example_loss(self.pred, y, self.ignore_index)
+            l_adv = per_example_loss(self.learn.model(self._x_adv), y, self.ignore_index)
+            self._x_adv = None
+        else:
+            l = per_example_loss(self.pred, self.yb[0], self.ignore_index); n = self._n
+            l_clean, l_adv = l[:n], l[n:]
+        loss = torch.maximum(l_clean, l_adv).mean()
         self.learn.loss_grad = loss
         self.learn.loss = loss.detach().clone()
+

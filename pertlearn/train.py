@@ -6,7 +6,7 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #37569586
 from __future__ import annotations
-import json, time
+import hashlib, json, time
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -15,13 +15,13 @@ from fastai.learner import Learner, Metric
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.optimizer import OptimWrapper
-from .cvae import CVAE, CVAELoss, save_tensors, load_tensors, save_cvae
-from .data.core import EpochSetter
-from .utils import atomic_write_json
+from .cvae import CVAE, CVAELoss, CVAEOutput, save_tensors, load_tensors, save_cvae, reparameterize, recon_loss, kl_gaussian
+from .data.core import EpochSetter, BatchLoader
+from .utils import atomic_write_json, check_finite_positive, check_int, as_generator, derive_seed
 
 # %% auto #0
-__all__ = ['piecewise', 'reference_schedules', 'Schedules', 'LossTerm', 'History', 'Checkpoint', 'load_checkpoint', 'adam',
-           'cvae_learner', 'train_cvae']
+__all__ = ['piecewise', 'reference_schedules', 'Schedules', 'LossTerm', 'History', 'Checkpoint', 'load_checkpoint',
+           'run_fingerprint', 'checkpoint_mismatch', 'adam', 'TableProgress', 'cvae_learner', 'train_cvae']
 
 # %% ../nbs/05_train.ipynb #cf0ba22f
 def piecewise(xs, ys):
@@ -74,15 +74,27 @@ class _EpochOnce(Callback):
     def epoch_end(self): pass
 
 class History(_EpochOnce):
-    "Per-epoch averages of loss, reconstruction and KL on training and validation batches."
+    "Per-epoch averages of loss, reconstruction and KL on training and validation batches, and the validation negative ELBO."
     order = 60
-    def __init__(self): self.rows = []
-    def before_epoch(self): self.acc = {}; self.t0 = time.time()
+    def __init__(self, nelbo:bool=True, # also record `valid_nelbo` (reconstruction at a sampled z plus KL, β = 1)
+                 seed:int=0): # seed of the z draws behind `valid_nelbo` (their own generator)
+        self.rows, self.nelbo, self.seed = [], nelbo, int(seed)
+    def before_epoch(self): self.acc = {}; self.t0 = time.time(); self._g = None
+    def _add(self, key, v, bs):
+        a = self.acc.setdefault(key, [0., 0]); a[0] += float(v) * bs; a[1] += bs
     def after_batch(self):
         bs = len(self.yb[0]); split = 'train' if self.training else 'valid'
         last = self.learn.loss_func.last
-        for k, v in (('loss', self.loss.detach()), ('recon', last['recon']), ('kl', last['kl'])):
-            a = self.acc.setdefault(f'{split}_{k}', [0., 0]); a[0] += float(v) * bs; a[1] += bs
+        for k, v in (('loss', self.loss.detach()), ('recon', last['recon']), ('kl', last['kl'])): self._add(f'{split}_{k}', v, bs)
+        if not self.training and self.nelbo and isinstance(self.pred, CVAEOutput): self._add('valid_nelbo', self.valid_nelbo(), bs)
+    @torch.no_grad()
+    def valid_nelbo(self)->float:
+        "Mean over the batch of recon(g(z, x), x̃) + KL(q‖p) with z ~ q(z|x, x̃) drawn from this epoch's own generator."
+        out = self.pred
+        if self._g is None: self._g = as_generator(derive_seed(self.seed, 'valid_nelbo', self.epoch), out.mu_q.device)
+        z = reparameterize(out.mu_q, out.logvar_q, self._g)
+        rec = recon_loss(self.model.generator(z, self.xb[0]), self.yb[0], self.learn.loss_func.recon)
+        return float((rec + kl_gaussian(out.mu_q, out.logvar_q, out.mu_p, out.logvar_p)).mean())
     def epoch_end(self):
         row = dict(epoch=self.epoch, **{k: s / max(1, n) for k, (s, n) in self.acc.items()},
                    beta=float(self.learn.loss_func.beta), lr=float(self.opt.hypers[0]['lr']), seconds=time.time() - self.t0)
@@ -110,7 +122,9 @@ def _opt_load(opt, tensors:dict, meta:dict):
 class Checkpoint(_EpochOnce):
     "After each epoch, atomically save model, optimizer, RNG state and history to `path/last.safetensors` (+ .json)."
     order = 70
-    def __init__(self, path, config:dict|None=None): self.path, self.config = Path(path), dict(config or {})
+    def __init__(self, path, config:dict|None=None, # the caller's description of the run (arch, data, seed, ...)
+                 train:dict|None=None): # what `train_cvae` itself fingerprints (schedules, loaders, version)
+        self.path, self.config, self.train = Path(path), dict(config or {}), dict(train or {})
     @property
     def file(self): return self.path/'last.safetensors'
     def epoch_end(self):
@@ -120,7 +134,7 @@ class Checkpoint(_EpochOnce):
         if torch.cuda.is_available(): t.update({f'rng.cuda{i}': s for i, s in enumerate(torch.cuda.get_rng_state_all())})
         hist = self.learn.history.rows if hasattr(self.learn, 'history') else []
         save_tensors(self.file, t, dict(epoch=self.epoch, n_epoch=self.n_epoch, opt=om, history=hist,
-                                        beta=float(self.learn.loss_func.beta), config=self.config))
+                                        beta=float(self.learn.loss_func.beta), config=self.config, train=self.train))
 
 def load_checkpoint(learn:Learner, path)->int:
     "Restore a `Checkpoint` into `learn` (model, optimizer, RNG, history); returns the epoch to start from."
@@ -139,16 +153,58 @@ def load_checkpoint(learn:Learner, path)->int:
     learn.loss_func.beta = meta.get('beta', learn.loss_func.beta)
     return int(meta['epoch']) + 1
 
+# %% ../nbs/05_train.ipynb #c149696f
+def _digest(*arrays)->str:
+    h = hashlib.blake2b(digest_size=8)
+    for a in arrays: h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+def run_fingerprint(model:CVAE, dls, epochs:int, sch:dict, recon:str)->dict:
+    "What shapes a training run besides the caller's config: schedules, loaders, first validation batch, model, version."
+    import pertlearn
+    ts = np.linspace(0, epochs, 8 * epochs + 1)
+    fp = dict(epochs=int(epochs), recon=recon, model=type(model).__name__, n_params=int(sum(p.numel() for p in model.parameters())),
+              schedules=_digest(*[np.array([f(t) for t in ts]) for k, f in sorted(sch.items()) if f is not None]),
+              pertlearn_version=pertlearn.__version__)
+    for split in ('train', 'valid'):
+        dl = getattr(dls, split, None)
+        fp[f'{split}_items'] = getattr(dl, 'n', None); fp[f'{split}_bs'] = getattr(dl, 'bs', None)
+    if isinstance(dls.valid, BatchLoader) and dls.valid.fixed and dls.valid.n:   # deterministic: hashing it changes no state
+        fp['valid_data'] = _digest(*[t.detach().cpu().float().numpy() for t in next(iter(dls.valid))])
+    return fp
+
+def checkpoint_mismatch(path, # checkpoint folder
+                        config:dict, # the caller's config of the new run
+                        train:dict, # `run_fingerprint` of the new run
+                       )->dict:
+    "{key: (in the checkpoint, now)} for every key where the checkpoint in `path` and the new run differ."
+    meta = json.loads((Path(path)/'last.json').read_text()) if (Path(path)/'last.json').exists() else {}
+    old = {**{f'config.{k}': v for k, v in (meta.get('config') or {}).items()}, **(meta.get('train') or {})}
+    new = {**{f'config.{k}': v for k, v in json.loads(json.dumps(config, default=str)).items()}, **train}
+    return {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+
 # %% ../nbs/05_train.ipynb #81ae4559
 def adam(params, **kw):
     "PyTorch's Adam, fused (one kernel for all parameters: ~10× faster steps on CPU for a 7M-parameter model)."
     return torch.optim.Adam(params, fused=True, **kw)
 
+class TableProgress(ProgressCallback):
+    "fastai's progress bar with a readable console table: fixed-width columns, no rows for epochs skipped on resumption."
+    def _write_stats(self, log):
+        if not getattr(self, 'mbar', False): return
+        header = not getattr(self, '_header_done', False); self._header_done = True
+        skip = getattr(self.learn, 'skip_to_epoch', None)
+        if not header and skip is not None and self.epoch < getattr(skip, '_skip_to', 0): return
+        vals = [f'{l:.6g}' if isinstance(l, float) else str(l) for l in log]
+        self.mbar.write([v.ljust(11) for v in vals], table=True)
+
 def cvae_learner(model:CVAE, dls, recon:str='bce', cbs=None, progress:bool=True)->Learner:
     "A fastai `Learner` for a CVAE on pair loaders yielding (x, x̃, x̃): Adam, the negative ELBO, recon/KL metrics."
     learn = Learner(dls, model, loss_func=CVAELoss(recon), opt_func=partial(OptimWrapper, opt=adam),
                     metrics=[LossTerm('recon'), LossTerm('kl')], cbs=[EpochSetter(), History()] + list(cbs or []))
-    if not progress: learn.remove_cb(ProgressCallback)
+    learn.remove_cb(ProgressCallback)
+    if progress: learn.add_cb(TableProgress())
+    else: learn.logger = lambda *a, **k: None   # quiet: no per-epoch lists printed either
     return learn
 
 def train_cvae(model:CVAE, dls, # the model and fastai DataLoaders of pairs
@@ -156,17 +212,31 @@ def train_cvae(model:CVAE, dls, # the model and fastai DataLoaders of pairs
                recon:str='bce', # 'bce' or 'mse'
                schedules:dict|None=None, # {'lr': f(t), 'beta': f(t)}; default: `reference_schedules(epochs, lr_max, beta_max)`
                ckpt_dir=None, # folder for checkpoints; training resumes from one found there
-               resume:bool=True, config:dict|None=None, cbs=None, progress:bool=True)->Learner:
+               resume:bool=True, # continue from a checkpoint in `ckpt_dir` (False: start afresh, overwriting it)
+               config:dict|None=None, # the caller's description of the run, compared on resumption
+               cbs=None, progress:bool=True,
+               on_mismatch:str='error', # checkpoint of a different run: 'error' (refuse) or 'restart' (start afresh)
+              )->Learner:
     "Train a CVAE with the reference schedules, checkpointing each epoch and resuming from `ckpt_dir`."
-    if epochs < 1: raise ValueError(f"epochs must be ≥ 1, got {epochs}")
+    check_int('epochs', epochs); check_finite_positive('lr_max', lr_max); check_finite_positive('beta_max', beta_max, allow_zero=True)
+    if on_mismatch not in ('error', 'restart'): raise ValueError(f"on_mismatch must be 'error' or 'restart', got {on_mismatch!r}")
     sch = schedules or reference_schedules(epochs, lr_max, beta_max)
     extra = [Schedules(sch.get('lr'), sch.get('beta'))]
-    if ckpt_dir is not None: extra.append(Checkpoint(ckpt_dir, config))
+    fp = run_fingerprint(model, dls, epochs, sch, recon) if ckpt_dir is not None else {}
+    if ckpt_dir is not None: extra.append(Checkpoint(ckpt_dir, config, fp))
     learn = cvae_learner(model, dls, recon, extra + list(cbs or []), progress)
     if not progress: learn.logger = lambda *a, **k: None   # no bar and no raw per-epoch lists: `learn.recorder` keeps the values
     start = 0
     if ckpt_dir is not None and resume and (Path(ckpt_dir)/'last.safetensors').exists():
-        start = load_checkpoint(learn, ckpt_dir)
+        diff = checkpoint_mismatch(ckpt_dir, dict(config or {}), fp)
+        if diff and on_mismatch == 'error':
+            shown = '; '.join(f"{k}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in list(diff.items())[:8])
+            raise ValueError(f"the checkpoint in {Path(ckpt_dir).name}/ belongs to a different run ({shown}); "
+                             f"resuming would return that run's weights. Start afresh (resume=False, or --overwrite on the "
+                             f"command line) or write to another folder")
+        if not diff:
+            start = load_checkpoint(learn, ckpt_dir)
+            if start > 0: print(f"resuming from epoch {start} of {epochs} (checkpoint {Path(ckpt_dir).name}/last.safetensors)")
     if start < epochs: learn.fit(epochs, start_epoch=start)
     return learn
 

@@ -6,14 +6,15 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/utils.html.md"""
 
 # %% ../nbs/00a_utils.ipynb #46d57269
 from __future__ import annotations
-import hashlib, json, os, random, tempfile
+import hashlib, json, math, numbers, os, random, tempfile
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
 __all__ = ['atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device', 'seed_everything',
-           'as_generator', 'derive_seed', 'n_params']
+           'as_generator', 'derive_seed', 'n_params', 'check_finite_positive', 'check_int', 'check_prob',
+           'check_images', 'check_labels', 'check_device', 'check_writable']
 
 # %% ../nbs/00a_utils.ipynb #62f97490
 def _umask():
@@ -92,3 +93,106 @@ def derive_seed(seed:int, # base seed
 def n_params(m:torch.nn.Module)->int:
     "Number of trainable parameters."
     return sum(p.numel() for p in m.parameters() if p.requires_grad)
+
+# %% ../nbs/00a_utils.ipynb #4f123546
+def _is_num(v): return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+def check_finite_positive(name:str, # argument name, used in the message
+                          v, # a number, or a tensor/array of numbers (e.g. one radius per example)
+                          allow_zero:bool=False, # accept 0 as well
+                         ):
+    "`v` unchanged if it is finite and > 0 (≥ 0 with `allow_zero`), else a `ValueError` naming `name`."
+    bound = '≥ 0' if allow_zero else '> 0'
+    if torch.is_tensor(v) or isinstance(v, np.ndarray):
+        a = torch.as_tensor(v).detach()
+        if a.is_complex() or a.dtype == torch.bool: raise TypeError(f"{name} must be real numbers, got dtype {a.dtype}")
+        if a.numel() == 0: raise ValueError(f"{name} is empty")
+        if not torch.isfinite(a).all(): raise ValueError(f"{name} must be finite, got NaN or inf")
+        if (a < 0).any() or (not allow_zero and (a == 0).any()): raise ValueError(f"{name} must be {bound}, got min {float(a.min()):g}")
+        return v
+    if not _is_num(v): raise TypeError(f"{name} must be a number, got {type(v).__name__}")
+    if not math.isfinite(v): raise ValueError(f"{name} must be finite, got {v}")
+    if v < 0 or (v == 0 and not allow_zero): raise ValueError(f"{name} must be {bound}, got {v}")
+    return v
+
+def check_int(name:str, # argument name
+              v, # the value
+              min_value:int=1, # smallest allowed value
+             )->int:
+    "`v` as an int if it is an integer ≥ `min_value`, else a `ValueError`/`TypeError` naming `name`."
+    if isinstance(v, bool) or not isinstance(v, (numbers.Integral, float)): raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
+    if isinstance(v, float) and not (math.isfinite(v) and v == int(v)): raise ValueError(f"{name} must be an integer, got {v}")
+    if v < min_value: raise ValueError(f"{name} must be ≥ {min_value}, got {v}")
+    return int(v)
+
+def check_prob(name:str, # argument name
+               v, # the value
+              )->float:
+    "`v` as a float if it lies strictly between 0 and 1, else a `ValueError` naming `name`."
+    if not _is_num(v): raise TypeError(f"{name} must be a number in (0, 1), got {type(v).__name__}")
+    if not 0 < v < 1: raise ValueError(f"{name} must lie strictly between 0 and 1, got {v}")
+    return float(v)
+
+# %% ../nbs/00a_utils.ipynb #575c26c6
+def check_images(x, # the tensor to check
+                 name:str='x', # argument name
+                 tol:float=1e-4, # slack on the [0, 1] range (rounding)
+                 unit:bool=True, # check the [0, 1] range (False for models on unbounded vectors, e.g. `LinearCVAE`)
+                 like=None, # a module whose parameters' dtype `x` must have (None: float64 is refused)
+                )->torch.Tensor:
+    "`x` unchanged if it is a non-empty float32/16 batch with finite values in [0, 1], else a clear error."
+    if not torch.is_tensor(x): raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point(): raise TypeError(f"{name} must be a float tensor with values in [0, 1], got dtype {x.dtype} (divide uint8 images by 255)")
+    p = next(like.parameters(), None) if like is not None and hasattr(like, 'parameters') else None
+    want = p.dtype if p is not None else None
+    if (want is None and x.dtype == torch.float64) or (want is not None and x.dtype != want):
+        w = want or torch.float32
+        raise TypeError(f"{name} is {str(x.dtype)[6:]} but the model is {str(w)[6:]}: pass {name}.to(torch.{str(w)[6:]})")
+    if x.ndim < 2: raise ValueError(f"{name} must be a batch (batch, ...), got shape {tuple(x.shape)}")
+    if len(x) == 0: raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)})")
+    if not torch.isfinite(x).all(): raise ValueError(f"{name} contains NaN or inf values")
+    if not unit or x.ndim < 3: return x   # the range is a contract of images (batch, C, H, W); vectors are unbounded
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -tol or hi > 1 + tol:
+        hint = " (0-255 pixel values? divide by 255)" if hi > 1.5 else ""
+        raise ValueError(f"{name} must have values in [0, 1], got range [{lo:g}, {hi:g}]{hint}")
+    return x
+
+def check_labels(y, # class indices (batch,) or, for segmentation, (batch, H, W)
+                 n:int, # batch size the labels must match
+                 n_classes:int|None=None, # labels must be < n_classes when given
+                 name:str='y', # argument name
+                 ignore_index:int|None=None, # a label value that is allowed anyway (segmentation)
+                )->torch.Tensor:
+    "`y` unchanged if it holds `n` integer labels in [0, n_classes), else a clear error."
+    if not torch.is_tensor(y): raise TypeError(f"{name} must be a torch.Tensor of class indices, got {type(y).__name__}")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer class indices (torch.long), got dtype {y.dtype}")
+    if y.ndim == 0 or len(y) != n: raise ValueError(f"{name} has {0 if y.ndim == 0 else len(y)} labels for a batch of {n}")
+    v = y if ignore_index is None else y[y != ignore_index]
+    if v.numel() and (int(v.min()) < 0 or (n_classes is not None and int(v.max()) >= n_classes)):
+        raise ValueError(f"{name} must lie in [0, {n_classes if n_classes is not None else 'classes'}), got range [{int(v.min())}, {int(v.max())}]")
+    return y
+
+def check_device(device, # None, 'auto', 'cpu', 'cuda', 'cuda:1', or a torch.device
+                )->torch.device:
+    "A `torch.device` (None/'auto': `default_device()`); a `ValueError` for a malformed name or CUDA that is not there."
+    if device is None or device == 'auto': return default_device()
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise ValueError(f"invalid device {device!r}: use 'cpu', 'cuda' or 'cuda:N'") from None
+    if d.type == 'cuda':
+        if not torch.cuda.is_available(): raise ValueError(f"device {device!r} asked for but CUDA is not available here: use 'cpu'")
+        if d.index is not None and d.index >= torch.cuda.device_count(): raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    elif d.type != 'cpu' and d.type != 'mps': raise ValueError(f"unsupported device {device!r}: use 'cpu' or 'cuda'")
+    return d
+
+# %% ../nbs/00a_utils.ipynb #8ffcbb06
+def check_writable(path:str|Path, # a folder (or file) the caller will create or write
+                  )->Path:
+    "`path` as an absolute `Path` if it (or its nearest existing parent folder) is writable; else a `PermissionError` naming it."
+    p = Path(path).expanduser().absolute(); a = p
+    while not a.exists() and a != a.parent: a = a.parent
+    if a != p and not a.is_dir(): raise NotADirectoryError(f"cannot create {p}: {a} is not a folder")
+    try: fd, t = tempfile.mkstemp(dir=a, prefix='.pertlearn_write_test.'); os.close(fd); os.unlink(t)   # access() is not enough (root, /proc)
+    except OSError: raise PermissionError(f"cannot write to {p}: {a} is not writable; choose another output folder") from None
+    return p

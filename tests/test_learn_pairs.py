@@ -71,7 +71,7 @@ def test_sizes_channels_unreadable_listed(rts_pairs, tmp_path):
     for s in ('x', 'x_tilde'): Image.fromarray(np.zeros((30, 30), np.uint8)).save(d/s/'00005.png')   # odd size out
     probs, msg = _problems(d)
     assert set(probs) == {'00001.png', '00002.png', '00004.png', '00005.png'}, probs
-    assert '40x42' in probs['00001.png'] and '3 channel(s)' in probs['00002.png']
+    assert '42x40 (WxH)' in probs['00001.png'] and '3 channel(s)' in probs['00002.png']
     assert 'cannot decode' in probs['00004.png'] and 'most pairs have 1 channel(s), 42x42' in probs['00005.png']
 
 def test_empty_and_missing(tmp_path):
@@ -97,7 +97,7 @@ def test_nothing_lost(rts_pairs, tmp_path):
 def test_cli_functions(rts_pairs, tmp_path, capsys):
     p = add_learn_args(argparse.ArgumentParser())
     a = p.parse_args([str(rts_pairs), str(tmp_path/'cli'), '--epochs', '1', '--latent', '4', '--ch', '4', '--pgd-steps', '2',
-                      '--n-samples', '2', '--device', 'cpu'])
+                      '--n-samples', '2', '--device', 'cpu', '--min-quality', '0'])
     assert run_learn(a) == 0 and (tmp_path/'cli'/'set.json').exists()
     assert 'ε =' in capsys.readouterr().out
     assert run_learn(a) == 2 and 'already exists' in capsys.readouterr().err

@@ -14,7 +14,7 @@ from pertlearn.models.classifiers import MNISTConvNet, UNet, SegCrossEntropy, Wi
 from pertlearn.data.mnist_rts import load_mnist, mnist_rts_classif_dls, rts_perturb
 from pertlearn.data.core import EpochSetter
 from pertlearn.robust import (RealPerturbationAugmentation, SetAugmentation, LatentAdversarialTraining, LatentNoise,
-                              per_example_loss, fingerprint, bn_state, same_state)
+                              per_example_loss, fingerprint, bn_state, same_state, TrainModeForward)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,6 +50,8 @@ CALLBACKS = {
     'noise': lambda ps: LatentNoise(ps, sigma=1.0),
     'adv_max': lambda ps: LatentAdversarialTraining(ps, steps=2),
     'adv_only': lambda ps: LatentAdversarialTraining(ps, steps=2, loss='adv'),
+    'adv_reference': lambda ps: LatentAdversarialTraining(ps, steps=2, attack_mode='train', batches='separate'),
+    'set_aug_prior': lambda ps: SetAugmentation(ps, dist='prior'),
 }
 
 
@@ -163,3 +165,39 @@ def test_experiment_notebook_writes_a_complete_table(tmp_path):
     assert {'results', 'verdict', 'seconds', 'radii', 'sigma'} <= set(m) and len(m['results']) == 5
     assert (out / 'set' / 'set.json').exists()
     for f in ('results.png', 'certified_accuracy.png', 'training_inputs.png'): assert (out / f).exists(), f
+
+
+def test_train_mode_attack_uses_batch_statistics_and_leaves_bn_alone(ps, dls):
+    "attack_mode='train' attacks with batch statistics (a different member than eval mode) and never moves BN buffers."
+    torch.manual_seed(0); clf = MNISTConvNet(ch=4, hidden=16)
+    learn = fit(dls, None, clf=clf); clf.eval()
+    x, y = dls.train.one_batch()
+    before = bn_state(clf)
+    members = {}
+    for mode in ('eval', 'train'):
+        cb = LatentAdversarialTraining(ps, steps=2, attack_mode=mode); cb.learn = learn
+        members[mode] = cb.attack(x, y, 0)
+        assert same_state(before, bn_state(clf))
+    assert not torch.allclose(members['eval'], members['train'])
+    with torch.no_grad():
+        a = TrainModeForward(clf)(x)
+        assert same_state(before, bn_state(clf)) and not clf.training
+        b = clf(x)
+    assert not torch.allclose(a, b)
+
+
+def test_separate_batches_two_forward_passes(ps, dls):
+    "batches='separate' runs the model on the clean batch and then on the adversarial batch, each its own BN batch."
+    sizes = []
+    torch.manual_seed(0); clf = MNISTConvNet(ch=4, hidden=16)
+    h = clf.register_forward_hook(lambda m, i, o: sizes.append((m.training, len(i[0]))))
+    fit(dls, LatentAdversarialTraining(ps, steps=1, attack_mode='train', batches='separate'), clf=clf)
+    h.remove()
+    train_fwd = [n for t, n in sizes if t]   # forward passes in training mode (the attack's are wrapped, also train mode)
+    assert 64 not in [n for _, n in sizes] and len(train_fwd) > 0   # never a doubled batch
+
+
+def test_bad_options_are_named(ps):
+    for kw, msg in ((dict(attack_mode='x'), 'attack_mode'), (dict(batches='x'), 'batches')):
+        with pytest.raises(ValueError, match=msg): LatentAdversarialTraining(ps, **kw)
+    with pytest.raises(ValueError, match='prior'): SetAugmentation(ps, dist='gaussian')

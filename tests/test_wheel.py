@@ -1,5 +1,6 @@
 """The wheel: `python -m build` makes one that installs into a fresh virtual environment, outside the checkout, and
-runs `pertlearn --help`, `import pertlearn`, a tiny learn/attack/certify on embedded data and `pertlearn run mnist-rts`.
+runs `pertlearn --help`, `import pertlearn`, a tiny learn/attack/certify on embedded data, `pertlearn run mnist-rts`
+and `pertlearn docs` (offline pages of the chapters shipped in the wheel).
 
 The fresh venv gets only the wheel (`pip install --no-deps --no-index`); its dependencies (torch & co., gigabytes) come
 from the test environment's site-packages through a `.pth` path entry. A plain path entry does not process the `.pth`
@@ -33,7 +34,10 @@ def test_wheel_contents(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert 'pertlearn/experiments/mnist_rts.ipynb' in names           # copied in by setup.py's build hook
     assert 'pertlearn/pretrained/mnist-rts/model.safetensors' in names and 'pertlearn/pretrained/mnist-rts/set.json' in names
-    assert 'pertlearn/from_pairs.py' in names and 'pertlearn/cli.py' in names
+    assert 'pertlearn/learn.py' in names and 'pertlearn/cli.py' in names
+    chapters = sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
+    assert sorted(n.split('/')[-1] for n in names if n.startswith('pertlearn/notebooks/') and n.count('/') == 2 and n != 'pertlearn/notebooks/index.ipynb' and n.endswith('.ipynb')) == chapters
+    assert 'pertlearn/notebooks/index.ipynb' in names and 'pertlearn/notebooks/results/mnist-rts-quick/samples.png' in names   # the front page and its figure
     assert not any(n.startswith(('nbs/', 'tests/')) for n in names)
     size = sum(i.file_size for i in zipfile.ZipFile(wheel).infolist())
     assert size < 20e6, f"wheel holds {size/1e6:.1f} MB"
@@ -51,7 +55,9 @@ def venv(wheel, tmp_path_factory):
 
 def _env(v):
     env = {k: val for k, val in os.environ.items() if k not in ('PYTHONPATH', 'VIRTUAL_ENV')}
-    return dict(env, PATH=f"{v/'bin'}{os.pathsep}{env.get('PATH', '')}", OMP_NUM_THREADS='1', MPLBACKEND='Agg')
+    # the borrowed dependencies' data files (nbconvert's templates) are under the test environment's prefix
+    return dict(env, PATH=f"{v/'bin'}{os.pathsep}{env.get('PATH', '')}", OMP_NUM_THREADS='1', MPLBACKEND='Agg',
+                JUPYTER_PATH=str(Path(sys.prefix)/'share'/'jupyter'))
 
 def test_help_and_import(venv, tmp_path):
     out = _sh([venv/'bin'/'pertlearn', '--help'], tmp_path, _env(venv))
@@ -95,3 +101,17 @@ def test_run_experiment_from_wheel(venv, tmp_path):
     m = json.loads((tmp_path/'run'/'metrics.json').read_text())
     assert all(math.isfinite(v) for v in m['summary'].values() if isinstance(v, float))
     assert (tmp_path/'run'/'mnist_rts.ipynb').exists() and (tmp_path/'run'/'set'/'set.json').exists()
+
+def test_docs_from_wheel(venv, tmp_path):
+    "`pertlearn docs` outside a checkout renders the shipped notebooks: front page, chapter list, chapters, MathJax served locally."
+    out = _sh([venv/'bin'/'pertlearn', 'docs', '--out', tmp_path/'site'], tmp_path, _env(venv))
+    site = tmp_path/'site'
+    chapters = sorted(p.stem for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
+    assert all((site/f'{c}.html').is_file() for c in chapters), out
+    front, lst = (site/'index.html').read_text(), (site/'chapters.html').read_text()
+    assert 'Learn perturbation sets from data' in front and 'href="chapters.html"' in front and 'data:image/png;base64' in front
+    assert [c for c in chapters if f'href="{c}.html"' in lst] == chapters and '`' not in lst.split('<ol>')[1]
+    assert (site/'mathjax'/'MathJax.js').is_file() and 'src="mathjax/MathJax.js' in (site/'00_theory.html').read_text()
+    assert str(ROOT) not in front
+    r = subprocess.run([venv/'bin'/'pertlearn', 'docs', '--nbs', tmp_path/'nowhere'], cwd=tmp_path, env=_env(venv), capture_output=True, text=True)
+    assert r.returncode == 1 and 'Traceback' not in r.stderr and 'no chapter notebooks' in r.stderr, r.stderr

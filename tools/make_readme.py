@@ -1,21 +1,30 @@
-"""Build README.md from index.ipynb without Quarto: execute the notebook and convert it to Markdown.
+"""Build README.md from index.ipynb's saved outputs, without Quarto (what `make readme` runs).
 
-Usage: python tools/make_readme.py [--check]
---check exits 1 if README.md is not what index.ipynb makes (used by the tests).
+Usage: python tools/make_readme.py [--check] [--execute]
+The README is index.ipynb as Markdown: its prose and the outputs saved in it (`make outputs` saves them), with
+`#| hide` cells dropped and `#| echo: false` cells showing their output only.
+--check   exits 1 unless README.md is exactly what index.ipynb makes, outputs included (used by the tests)
+--execute executes index.ipynb first (without saving it back) instead of using its saved outputs
 """
-import sys, re
+import difflib, re, sys
 from pathlib import Path
-import nbformat
-from nbconvert import MarkdownExporter
-from traitlets.config import Config
-from nbconvert.preprocessors import ExecutePreprocessor
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))   # this checkout's pertlearn, whatever is installed
+import nbformat
 
-def render(execute=True)->str:
+HEADER = "<!-- generated from index.ipynb by tools/make_readme.py: edit the notebook, not this file -->\n\n"
+
+def render(execute:bool=False, write_files:bool=True)->str:
+    "README.md's text from index.ipynb (its saved outputs, or fresh ones with `execute`)."
+    from nbconvert import MarkdownExporter
+    from traitlets.config import Config
     nb = nbformat.read(ROOT/'index.ipynb', as_version=4)
-    # nbdev directives (#| hide) are honoured: hidden cells are dropped from the README
-    if execute: ExecutePreprocessor(timeout=600, kernel_name='python3').preprocess(nb, {'metadata': {'path': str(ROOT)}})
+    if execute:
+        from pertlearn.docs import execute_notebook, clean_outputs
+        err = execute_notebook(nb, ROOT)
+        if err: sys.exit(f"index.ipynb failed: {err}")
+        clean_outputs(nb, ROOT)
     keep = []
     for c in nb.cells:
         src = c.source.lstrip()
@@ -30,30 +39,35 @@ def render(execute=True)->str:
     nb.cells = keep
     body, res = MarkdownExporter(config=Config({'TagRemovePreprocessor': {'enabled': True, 'remove_input_tags': ['remove_input']}}),
                                  exclude_output_prompt=True, exclude_input_prompt=True).from_notebook_node(nb)
-    for name, data in res.get('outputs', {}).items():
-        (ROOT/'_readme_files').mkdir(exist_ok=True); (ROOT/'_readme_files'/name).write_bytes(data)
+    for name, data in sorted(res.get('outputs', {}).items()):
+        if write_files: (ROOT/'_readme_files').mkdir(exist_ok=True); (ROOT/'_readme_files'/name).write_bytes(data)
         body = body.replace(f']({name})', f'](_readme_files/{name})')
-    header = "<!-- generated from index.ipynb by tools/make_readme.py: edit the notebook, not this file -->\n\n"
-    return header + re.sub(r'\n{3,}', '\n\n', body).strip() + '\n'
+    return HEADER + re.sub(r'\n{3,}', '\n\n', body).strip() + '\n'
 
-def markdown_cells()->list[str]:
+def unexecuted()->bool:
+    "Whether index.ipynb has code cells but no saved output."
     nb = nbformat.read(ROOT/'index.ipynb', as_version=4)
-    return [c.source.strip() for c in nb.cells if c.cell_type == 'markdown']
+    code = [c for c in nb.cells if c.cell_type == 'code']
+    return bool(code) and not any(c.get('outputs') for c in code)
 
 def check(readme:str)->list[str]:
-    "What is wrong with `readme`: markdown of index.ipynb missing, or text that is not what the README renders (stderr, raw logs)."
-    problems = [f'missing: {m[:60]!r}' for m in markdown_cells() if m not in readme]
-    rendered = render(execute=False)   # the notebook as committed (no outputs: nbdev-clean), so outputs are checked by pattern
+    "What must never be in the README, whatever index.ipynb holds: warnings (stderr) and raw fastai recorder lists."
+    problems = []
     if re.search(r'(Warning|warnings\.warn)\b', readme): problems.append('a warning (stderr) is in the README')
     if re.search(r'^\s*\[\d+, [\d.]+, [\d.]+', readme, re.M): problems.append("a raw fastai recorder list is in the README")
-    code = re.findall(r'```python\n(.*?)```', rendered, re.S)
-    problems += [f'code cell not in README: {c[:60]!r}' for c in code if c not in readme]
     return problems
 
 if __name__ == '__main__':
+    execute = '--execute' in sys.argv
+    if not execute and unexecuted():
+        sys.exit("index.ipynb has no saved outputs: run `make outputs NB=index.ipynb` (or pass --execute), then `make readme`")
     if '--check' in sys.argv:
-        problems = check((ROOT/'README.md').read_text())
+        want, have = render(execute, write_files=False), (ROOT/'README.md').read_text()
+        problems = check(have)
+        if want != have:
+            problems.append('README.md differs from what index.ipynb renders (prose or saved outputs):\n' +
+                            ''.join(list(difflib.unified_diff(have.splitlines(True), want.splitlines(True), 'README.md', 'from index.ipynb'))[:60]))
         if problems: print('README.md is out of date with index.ipynb; run `make readme`:', *problems, sep='\n  '); sys.exit(1)
         print('README.md is in step with index.ipynb'); sys.exit(0)
-    (ROOT/'README.md').write_text(render())
+    (ROOT/'README.md').write_text(render(execute))
     print('wrote README.md')

@@ -80,7 +80,7 @@ def _pick_dirs(path:Path, x_dir, xt_dir):
         if n in X_NAMES or names[1-i] in XT_NAMES: return [subs[i], subs[1-i]] if n in X_NAMES else [subs[1-i], subs[i]]
     return subs
 
-def _pairs_from_csv(f:Path)->list:
+def _pairs_from_csv(f:Path, collect:bool=False)->list:
     try: rows = [r for r in csv.reader(f.read_text(encoding='utf-8-sig').splitlines()) if any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError) as e: raise ValueError(f"cannot read CSV {f}: {e}") from None
     if not rows: raise PairsError(f"CSV of pairs {f} is empty", [(f, "no rows")])
@@ -93,9 +93,10 @@ def _pairs_from_csv(f:Path)->list:
         if len(r) < 2 or not r[0].strip() or not r[1].strip():
             problems.append((f"{f}:{i}", f"expected two image paths, got {r}")); continue
         a, b = resolve(r[0]), resolve(r[1])
-        for p in (a, b):
-            if not p.is_file(): problems.append((p, f"file not found (CSV line {i})"))
-        pairs.append((a, b))
+        miss = [p for p in (a, b) if not p.is_file()]
+        problems += [(p, f"file not found (CSV line {i})") for p in miss]
+        if not miss: pairs.append((a, b))
+    if collect: return pairs, problems
     if problems: raise PairsError(f"bad rows in CSV of pairs {f}", problems)
     if not pairs: raise PairsError(f"CSV of pairs {f} has a header but no pairs", [(f, "no pairs")])
     return pairs
@@ -105,21 +106,26 @@ def find_pairs(path:str|Path, # a folder with two sub-folders, or a CSV file (or
                xt_dir:str|None=None, # name of the perturbed sub-folder
               )->list:
     "The list of (x file, x̃ file) pairs at `path`; `PairsError` lists every unmatched or duplicate file."
+    pairs, problems, msg = _find_pairs(path, x_dir, xt_dir)
+    if problems: raise PairsError(msg, problems)
+    return pairs
+
+def _find_pairs(path, x_dir=None, xt_dir=None)->tuple:
+    "(usable pairs, problems, message): `find_pairs` without raising for unmatched names, so `load_pairs` reports everything at once."
     path = Path(path).expanduser()
     if not path.exists(): raise FileNotFoundError(f"pair data {path} does not exist: expected a folder with two sub-folders or a CSV of pairs")
     if path.is_file():
-        if path.suffix.lower() != '.csv': raise ValueError(f"{path} is a file but not a .csv of pairs")
-        return _pairs_from_csv(path)
+        if path.suffix.lower() != '.csv': raise ValueError(f"{path} is a file but not a .csv of pairs: give a folder with two sub-folders (x and x̃) or a CSV")
+        return (*_pairs_from_csv(path, collect=True), f"bad rows in CSV of pairs {path}")
     dirs = _pick_dirs(path, x_dir, xt_dir)
-    if isinstance(dirs, Path): return _pairs_from_csv(dirs)
+    if isinstance(dirs, Path): return (*_pairs_from_csv(dirs, collect=True), f"bad rows in CSV of pairs {dirs}")
     (xs, dx), (ys, dy) = _images_in(dirs[0]), _images_in(dirs[1])
     empty = [(d, "no image files (" + ', '.join(IMG_EXTS) + ")") for d, m in zip(dirs, (xs, ys)) if not m]
     if empty: raise PairsError("empty image folder(s)", empty)
     problems = dx + dy
     problems += [(xs[k], f"no image named {k}.* in {dirs[1]}") for k in sorted(set(xs) - set(ys))]
     problems += [(ys[k], f"no image named {k}.* in {dirs[0]}") for k in sorted(set(ys) - set(xs))]
-    if problems: raise PairsError(f"unmatched files in {dirs[0].name}/ and {dirs[1].name}/", problems)
-    return [(xs[k], ys[k]) for k in sorted(xs)]
+    return [(xs[k], ys[k]) for k in sorted(set(xs) & set(ys))], problems, f"unmatched files in {dirs[0].name}/ and {dirs[1].name}/"
 
 # %% ../../nbs/04_data.pairs.ipynb #1c549246
 def write_pairs(x:torch.Tensor, # float N×C×H×W in [0, 1] (C = 1 or 3)
@@ -146,6 +152,8 @@ class PairData:
     xt: torch.Tensor
     names: list = field(default_factory=list)
     source: str = ''
+    x_source: str = ''   # where the unperturbed images came from (a folder, or a CSV column)
+    xt_source: str = ''  # where the perturbed ones came from
     @property
     def shape(self)->tuple: return tuple(self.x.shape[1:])
     def __len__(self): return len(self.x)
@@ -155,16 +163,16 @@ class PairData:
         return x.float() / 255, xt.float() / 255
     def __repr__(self): return f"PairData({len(self)} pairs of shape {self.shape} from {self.source!r})"
 
-def _fmt(s): return f"{s[0]} channel(s), {s[1]}x{s[2]}"
+def _fmt(s): return f"{s[0]} channel(s), {s[2]}x{s[1]} (WxH)"
 
 def load_pairs(path:str|Path, # folder or CSV of pairs (see `find_pairs`)
                x_dir:str|None=None, xt_dir:str|None=None, # sub-folder names (default: guessed)
                max_pairs:int|None=None, # read at most this many pairs (in name order)
               )->PairData:
     "Read and check every pair at `path`; `PairsError` lists every unreadable or mismatched file."
-    pairs = find_pairs(path, x_dir, xt_dir)
+    pairs, problems, _ = _find_pairs(path, x_dir, xt_dir)   # unmatched names are reported with decode and size problems
     if max_pairs is not None: pairs = pairs[:max_pairs]
-    xs, ys, ok, problems = [], [], [], []
+    xs, ys, ok = [], [], []
     for a, b in pairs:
         ims = []
         for p in (a, b):
@@ -180,7 +188,9 @@ def load_pairs(path:str|Path, # folder or CSV of pairs (see `find_pairs`)
         for (a, b), s in zip(ok, shapes):
             if s != common: problems.append((a, f"{_fmt(s)}; most pairs have {_fmt(common)} (resize them to one size)"))
     if problems: raise PairsError(f"cannot use the pairs at {path}", problems)
-    return PairData(torch.stack(xs), torch.stack(ys), [a.stem for a, _ in ok], str(path))
+    if not xs: raise PairsError(f"no usable pairs at {path}", [(path, "no pairs")])
+    src = lambda i: str(ok[0][i].parent) if len({p[i].parent for p in ok}) == 1 else f"column {i + 1} of the CSV"
+    return PairData(torch.stack(xs), torch.stack(ys), [a.stem for a, _ in ok], str(path), src(0), src(1))
 
 # %% ../../nbs/04_data.pairs.ipynb #22f2e838
 def split_pairs(n:int, # number of pairs

@@ -1,0 +1,56 @@
+"""Run each experiment's quick mode into results/<name>-quick/ and keep what a reader needs (what `make results` runs).
+
+Usage: python tools/make_results.py [NAME ...]   (default: the four experiments)
+Each run is `pertlearn run NAME --quick --out results/NAME-quick`, with figures at 80 dpi. Afterwards the folder keeps
+the executed notebook, metrics.json, params.json, small CSV tables and the figures; trained weights and other bulky
+files are removed. Machine paths in the notebook, its outputs and params.json become relative to the repository, and
+papermill's timing metadata goes. Exits 1 when a run fails or its notebook's outputs have problems.
+"""
+import json, os, shutil, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))   # this checkout's pertlearn, whatever is installed
+import nbformat
+from pertlearn.docs import clean_outputs, figure_env, output_problems, _scrub
+
+NAMES = ['mnist-rts', 'mnist-rts-robust', 'corruptions', 'illumination']
+KEEP = {'.ipynb', '.json', '.png', '.csv', '.md'}
+
+def tidy(out:Path)->list[str]:
+    "Keep the report files of run folder `out`, make its paths relative, and return its notebook's output problems."
+    for f in sorted(out.iterdir()):
+        if f.is_dir(): shutil.rmtree(f)
+        elif f.suffix not in KEEP or f.stat().st_size > 512_000: f.unlink()
+    p = out/'params.json'
+    if p.is_file():
+        params = json.loads(p.read_text())
+        if 'out_dir' in params: params['out_dir'] = str(out.relative_to(ROOT))
+        p.write_text(json.dumps(params, indent=1) + '\n')
+    problems = []
+    for f in sorted(out.glob('*.ipynb')):
+        nb = nbformat.read(f, as_version=4)
+        nb.metadata.pop('papermill', None)
+        for c in nb.cells:
+            c.metadata.pop('papermill', None); c.metadata.pop('execution', None)
+            c.source = _scrub(c.source, ROOT)
+        clean_outputs(nb, ROOT)
+        nbformat.write(nb, f)
+        problems += output_problems(nb, str(f.relative_to(ROOT)))
+    return problems
+
+if __name__ == '__main__':
+    names = sys.argv[1:] or NAMES
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
+    problems = []
+    for name in names:
+        out = ROOT/'results'/f'{name}-quick'
+        if out.exists(): shutil.rmtree(out)
+        t0 = time.time()
+        with figure_env():
+            r = subprocess.run([sys.executable, '-c', 'import sys; from pertlearn.cli import main; sys.exit(main())',
+                                'run', name, '--quick', '--out', str(out)], cwd=ROOT, env={**env, 'MATPLOTLIBRC': os.environ['MATPLOTLIBRC']})
+        if r.returncode: problems.append(f"{name}: the run failed (exit {r.returncode})"); continue
+        probs = tidy(out); problems += probs
+        print(f"{name}: {time.time() - t0:.0f} s → {out.relative_to(ROOT)}{'' if not probs else ' — ' + '; '.join(probs)}", flush=True)
+    if problems: print('\n'.join(problems)); sys.exit(1)
