@@ -93,7 +93,9 @@ class History(_EpochOnce):
         out = self.pred
         if self._g is None: self._g = as_generator(derive_seed(self.seed, 'valid_nelbo', self.epoch), out.mu_q.device)
         z = reparameterize(out.mu_q, out.logvar_q, self._g)
-        rec = recon_loss(self.model.generator(z, self.xb[0]), self.yb[0], self.learn.loss_func.recon)
+        m = getattr(self.model, 'module', self.model)   # the CVAE itself: under DistributedDataParallel
+        m = getattr(m, 'cvae', m)                       # and inside the distributed chapter's noise-input wrapper
+        rec = recon_loss(m.generator(z, self.xb[0]), self.yb[0], self.learn.loss_func.recon)
         return float((rec + kl_gaussian(out.mu_q, out.logvar_q, out.mu_p, out.logvar_p)).mean())
     def epoch_end(self):
         row = dict(epoch=self.epoch, **{k: s / max(1, n) for k, (s, n) in self.acc.items()},

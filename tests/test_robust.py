@@ -51,7 +51,7 @@ CALLBACKS = {
     'adv_max': lambda ps: LatentAdversarialTraining(ps, steps=2),
     'adv_only': lambda ps: LatentAdversarialTraining(ps, steps=2, loss='adv'),
     'adv_reference': lambda ps: LatentAdversarialTraining(ps, steps=2, attack_mode='train', batches='separate'),
-    'set_aug_prior': lambda ps: SetAugmentation(ps, dist='prior'),
+    'set_aug_prior': lambda ps: SetAugmentation(ps, sampling='prior'),
 }
 
 
@@ -200,4 +200,4 @@ def test_separate_batches_two_forward_passes(ps, dls):
 def test_bad_options_are_named(ps):
     for kw, msg in ((dict(attack_mode='x'), 'attack_mode'), (dict(batches='x'), 'batches')):
         with pytest.raises(ValueError, match=msg): LatentAdversarialTraining(ps, **kw)
-    with pytest.raises(ValueError, match='prior'): SetAugmentation(ps, dist='gaussian')
+    with pytest.raises(ValueError, match='prior'): SetAugmentation(ps, sampling='gaussian')

@@ -34,7 +34,7 @@ def test_wheel_contents(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert 'pertlearn/experiments/mnist_rts.ipynb' in names           # copied in by setup.py's build hook
     assert 'pertlearn/pretrained/mnist-rts/model.safetensors' in names and 'pertlearn/pretrained/mnist-rts/set.json' in names
-    assert 'pertlearn/learn.py' in names and 'pertlearn/cli.py' in names
+    assert 'pertlearn/from_pairs.py' in names and 'pertlearn/cli.py' in names
     chapters = sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
     assert sorted(n.split('/')[-1] for n in names if n.startswith('pertlearn/notebooks/') and n.count('/') == 2 and n != 'pertlearn/notebooks/index.ipynb' and n.endswith('.ipynb')) == chapters
     assert 'pertlearn/notebooks/index.ipynb' in names and 'pertlearn/notebooks/results/mnist-rts-quick/samples.png' in names   # the front page and its figure
@@ -111,7 +111,7 @@ def test_docs_from_wheel(venv, tmp_path):
     front, lst = (site/'index.html').read_text(), (site/'chapters.html').read_text()
     assert 'Learn perturbation sets from data' in front and 'href="chapters.html"' in front and 'data:image/png;base64' in front
     assert [c for c in chapters if f'href="{c}.html"' in lst] == chapters and '`' not in lst.split('<ol>')[1]
-    assert (site/'mathjax'/'MathJax.js').is_file() and 'src="mathjax/MathJax.js' in (site/'00_theory.html').read_text()
+    assert (site/'mathjax'/'MathJax.js').is_file() and 'src="mathjax/MathJax.js' in (site/'06a_theory.html').read_text()
     assert str(ROOT) not in front
     r = subprocess.run([venv/'bin'/'pertlearn', 'docs', '--nbs', tmp_path/'nowhere'], cwd=tmp_path, env=_env(venv), capture_output=True, text=True)
     assert r.returncode == 1 and 'Traceback' not in r.stderr and 'no chapter notebooks' in r.stderr, r.stderr
