@@ -781,4 +781,5 @@ d = { 'settings': { 'branch': 'main',
                                  'pertlearn.utils.atomic_write_text': ('nbs/utils.html#atomic_write_text', 'pertlearn/utils.py'),
                                  'pertlearn.utils.default_device': ('nbs/utils.html#default_device', 'pertlearn/utils.py'),
                                  'pertlearn.utils.derive_seed': ('nbs/utils.html#derive_seed', 'pertlearn/utils.py'),
-                                 'pertlearn.utils.seed_everything': ('nbs/utils.html#seed_everything', 'pertlearn/utils.py')}}}
+                                 'pertlearn.utils.seed_everything': ('nbs/utils.html#seed_everything', 'pertlearn/utils.py'),
+                                 'pertlearn.utils.tune_allocator': ('nbs/utils.html#tune_allocator', 'pertlearn/utils.py')}}}

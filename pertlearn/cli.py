@@ -42,6 +42,7 @@ def parser()->argparse.ArgumentParser:
 def main(argv=None)->int:
     "Entry point of the `pertlearn` command."
     a = parser().parse_args(argv)
+    from pertlearn.utils import tune_allocator; tune_allocator()  # keep freed memory (here and in the kernels it starts)
     if a.cmd == 'learn':
         from pertlearn.learn import run_learn; return run_learn(a)
     if a.cmd == 'docs':

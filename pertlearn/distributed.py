@@ -15,7 +15,7 @@ from fastai.data.core import DataLoaders
 from fastai.callback.progress import ProgressCallback
 from .cvae import CVAE, CVAEOutput, build_cvae
 from .train import cvae_learner, Schedules, reference_schedules
-from .utils import as_generator, derive_seed, seed_everything
+from .utils import as_generator, derive_seed, seed_everything, tune_allocator
 
 # %% auto #0
 __all__ = ['dist_info', 'DistBatchNorm2d', 'convert_batchnorm', 'NoiseCVAE', 'ShardedLoader', 'ddp_train_cvae', 'parser', 'main',
@@ -162,6 +162,7 @@ def _data_and_model(a, dev):
 def main(argv=None)->int:
     "Entry point: initialise the process group from torchrun's environment, train, save the set on rank 0."
     a = parser().parse_args(argv)
+    tune_allocator()  # each torchrun worker keeps its freed memory
     rank, world, local = dist_info()
     cuda = torch.cuda.is_available() and not a.cpu
     if world > 1 and not dist.is_initialized(): dist.init_process_group('nccl' if cuda else 'gloo')

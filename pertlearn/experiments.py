@@ -9,7 +9,7 @@ from __future__ import annotations
 import json, datetime, ast
 from pathlib import Path
 import pertlearn
-from .utils import atomic_write_json
+from .utils import atomic_write_json, tune_allocator
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'experiments_dir', 'parse_value', 'experiment_params', 'notebook_parameters', 'run_experiment']
@@ -76,6 +76,7 @@ def run_experiment(name:str, # a key of `EXPERIMENTS`
                    kernel:str='python3', log_output:bool=False)->Path:
     "Execute experiment `name` with papermill into a run folder; returns the folder."
     import papermill as pm
+    tune_allocator()  # the kernel papermill starts inherits the allocator settings (GLIBC_TUNABLES)
     nb = experiments_dir()/EXPERIMENTS[name]['notebook'] if name in EXPERIMENTS else None
     p = experiment_params(name, quick, params)
     known = notebook_parameters(nb)

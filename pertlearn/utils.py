@@ -13,7 +13,7 @@ import torch
 
 # %% auto #0
 __all__ = ['atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device', 'seed_everything',
-           'as_generator', 'derive_seed']
+           'as_generator', 'derive_seed', 'tune_allocator']
 
 # %% ../nbs/00a_utils.ipynb #62f97490
 def _umask():
@@ -87,3 +87,20 @@ def derive_seed(seed:int, # base seed
     "An independent 63-bit seed determined only by `seed` and `keys`."
     h = hashlib.blake2b(repr((int(seed),) + tuple(str(k) for k in keys)).encode(), digest_size=8)
     return int.from_bytes(h.digest(), 'little') & (2**63 - 1)
+
+# %% ../nbs/00a_utils.ipynb #fde103b4
+_MALLOC_TUNABLES = dict(mmap_threshold=32 * 2**20, trim_threshold=512 * 2**20, top_pad=64 * 2**20)
+_MALLOPT = dict(trim_threshold=-1, top_pad=-2, mmap_threshold=-3)  # M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
+
+def tune_allocator(children:bool=True, # also set GLIBC_TUNABLES so processes started from here get the same settings
+                  )->dict:
+    "Keep freed memory in glibc's heap (mmap threshold 32 MiB, trim threshold 512 MiB): the settings applied, {} where it does not apply."
+    import ctypes, platform
+    if os.environ.get('PERTLEARN_MALLOC', '1') == '0' or platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return {}
+    try: libc = ctypes.CDLL('libc.so.6')
+    except OSError: return {}
+    user = os.environ.get('GLIBC_TUNABLES', '')
+    applied = {k: v for k, v in _MALLOC_TUNABLES.items() if f'glibc.malloc.{k}' not in user and libc.mallopt(_MALLOPT[k], v) == 1}
+    if children and applied:
+        os.environ['GLIBC_TUNABLES'] = ':'.join([t for t in user.split(':') if t] + [f'glibc.malloc.{k}={v}' for k, v in applied.items()])
+    return applied
