@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches
-from .utils import as_generator
+from .utils import as_generator, channels_last
 
 # %% auto #0
 __all__ = ['ATTACKS', 'frozen_eval', 'attack_objective', 'LatentPGD', 'linear_latent_radius', 'LinfPGD', 'L2PGD', 'RandomMembers',
@@ -22,13 +22,14 @@ __all__ = ['ATTACKS', 'frozen_eval', 'attack_objective', 'LatentPGD', 'linear_la
 # %% ../nbs/07_attacks.ipynb #4bcf6eaa
 @contextmanager
 def frozen_eval(*models:nn.Module): # models to freeze (None is skipped)
-    "Eval mode and no parameter gradients for `models` inside the block; every module's mode and flag restored after."
+    "Eval mode, no parameter gradients and channels-last convolutions (CPU) for `models` inside the block; all restored after."
     saved = []
     for m in models:
         if m is None or not isinstance(m, nn.Module): continue
         saved.append(([(mod, mod.training) for mod in m.modules()], [(p, p.requires_grad) for p in m.parameters()]))
         m.eval(); m.requires_grad_(False)
-    try: yield
+    try:
+        with channels_last(*models): yield
     finally:
         for mods, params in saved:
             for mod, t in mods: mod.training = t

@@ -13,7 +13,7 @@ import torch
 
 # %% auto #0
 __all__ = ['atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device', 'seed_everything',
-           'as_generator', 'derive_seed', 'tune_allocator']
+           'as_generator', 'derive_seed', 'tune_allocator', 'channels_last']
 
 # %% ../nbs/00a_utils.ipynb #62f97490
 def _umask():
@@ -104,3 +104,21 @@ def tune_allocator(children:bool=True, # also set GLIBC_TUNABLES so processes st
     if children and applied:
         os.environ['GLIBC_TUNABLES'] = ':'.join([t for t in user.split(':') if t] + [f'glibc.malloc.{k}={v}' for k, v in applied.items()])
     return applied
+
+# %% ../nbs/00a_utils.ipynb #eaa599db
+from contextlib import contextmanager
+
+@contextmanager
+def channels_last(*models): # modules to convert for the block (None and non-modules are skipped)
+    "Inside the block, CPU modules with 4-d weights are channels-last (faster oneDNN convolutions); restored after."
+    done, seen = [], set()
+    if os.environ.get('PERTLEARN_CHANNELS_LAST', '1') != '0':
+        for m in models:
+            if not isinstance(m, torch.nn.Module) or id(m) in seen: continue
+            seen.add(id(m))
+            w4 = [p for p in m.parameters() if p.ndim == 4]
+            if not w4 or any(p.device.type != 'cpu' or not p.is_contiguous() for p in w4): continue
+            m.to(memory_format=torch.channels_last); done.append(m)
+    try: yield
+    finally:
+        for m in done: m.to(memory_format=torch.contiguous_format)
