@@ -32,8 +32,9 @@ test: check nbtest pytest  ## every test: notebook cells (nbdev-test) and tests/
 readme: install  ## README.md from index.ipynb
 	$(BIN)/python tools/make_readme.py
 
-bench: install
-	$(BIN)/python benchmarks/bench_train.py
+bench: install  ## issue-12 benchmark: today's code path against the faster defaults, as ratios (benchmarks/results/bench_perf.txt)
+	mkdir -p benchmarks/results
+	$(BIN)/python benchmarks/bench_perf.py | tee benchmarks/results/bench_perf.txt
 
 docs: install  ## HTML documentation of the executed chapters in _docs/ (no Quarto needed)
 	$(BIN)/pertlearn docs
