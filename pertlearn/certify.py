@@ -117,10 +117,8 @@ class LatentSmoother:
                )->tuple[torch.Tensor, torch.Tensor]:
         "(prediction, certified latent radius) per input or pixel; −1 and radius 0 where it abstains."
         gen = _make_gen(generator, x.device)
-        with frozen_eval(self.ps.cvae), torch.inference_mode():  # the prior once, for both rounds
-            prior = tuple(torch.cat(t) for t in zip(*(self.ps.prior(x[i:i + self.batch]) for i in range(0, len(x), self.batch))))
-        cA = self.counts(x, n0, gen, prior).argmax(1)
-        cnt = self.counts(x, n, gen, prior)
+        cA = self.counts(x, n0, gen).argmax(1)
+        cnt = self.counts(x, n, gen)
         nA = cnt.gather(1, cA.unsqueeze(1)).squeeze(1)
         if correction not in (None, 'bonferroni'): raise ValueError(f"unknown correction {correction!r}: use None or 'bonferroni'")
         a = alpha / nA[0].numel() if correction == 'bonferroni' else alpha
