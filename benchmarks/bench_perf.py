@@ -7,7 +7,8 @@ MLPs 1764→512→128→6, head convs 5→5→1, as in the paper's code), with t
   PGD        s/batch of latent PGD (batch 128, 50 steps, no early stop): `LatentPGD` with the old layout
              (PERTLEARN_CHANNELS_LAST=0, "before") and the new default ("after"), and a plain-PyTorch loop of the same attack
   certify    s/example of `LatentSmoother.certify` (n0=100, n=1000): today's counting code (kept below as
-             `legacy_counts`, batch 1000, "before") against the new default (batch 256, channels-last, inference mode)
+             `legacy_counts`, batch 1000, "before") against the new default (batch 1000, channels-last, inference mode,
+             broadcast views instead of copies)
   FLOPs      forward FLOPs per image (prior + recognition + generator, `torch.utils.flop_counter`)
   peak RSS   the process high-water mark after each model (monotone: read the increase)
 
