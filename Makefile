@@ -36,8 +36,9 @@ test-slow: install  ## the notebook cells marked `#| slow` (skipped by `make tes
 readme: install  ## README.md from index.ipynb's saved outputs (run `make outputs` first when the results changed)
 	$(BIN)/python tools/make_readme.py
 
-bench: install
-	$(BIN)/python benchmarks/bench_train.py
+bench: install  ## issue-12 benchmark: today's code path against the faster defaults, as ratios (benchmarks/results/bench_perf.txt)
+	mkdir -p benchmarks/results
+	$(BIN)/python benchmarks/bench_perf.py | tee benchmarks/results/bench_perf.txt
 
 docs: install  ## the offline reader in _docs/: front page, chapter list, chapters with their saved outputs (no Quarto, no network)
 	$(BIN)/pertlearn docs

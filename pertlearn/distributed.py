@@ -15,7 +15,7 @@ from fastai.data.core import DataLoaders
 from fastai.callback.progress import ProgressCallback
 from .cvae import CVAE, CVAEOutput, CVAELoss, build_cvae
 from .train import cvae_learner, Schedules, reference_schedules
-from .utils import as_generator, derive_seed, seed_everything
+from .utils import as_generator, derive_seed, seed_everything, tune_allocator
 
 # %% auto #0
 __all__ = ['rank_info', 'DistBatchNorm2d', 'convert_batchnorm', 'NoiseCVAE', 'ShardedLoader', 'ddp_train_cvae', 'parser', 'main']

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json, datetime, ast, shutil
 from pathlib import Path
 import pertlearn
-from .utils import atomic_write_json, check_writable
+from .utils import atomic_write_json, check_writable, tune_allocator
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'PROFILES', 'experiments_dir', 'parse_value', 'resolve_profile', 'experiment_params', 'check_data_path',
@@ -175,6 +175,7 @@ def run_experiment(name:str, # a key of `EXPERIMENTS`
                   )->Path:
     "Execute experiment `name` with papermill into a run folder; returns the folder."
     import papermill as pm
+    tune_allocator()  # the kernel papermill starts inherits the allocator settings (GLIBC_TUNABLES)
     nb, p, out, record = prepare_run(name, params, quick, out_dir, overwrite, profile)
     out.mkdir(parents=True, exist_ok=True)
     p['out_dir'] = str(out)

@@ -14,7 +14,7 @@ import torch
 # %% auto #0
 __all__ = ['atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device', 'seed_everything',
            'as_generator', 'derive_seed', 'n_params', 'check_finite_positive', 'check_int', 'check_prob',
-           'check_images', 'check_labels', 'check_device', 'check_writable']
+           'check_images', 'check_labels', 'check_device', 'check_writable', 'tune_allocator', 'channels_last']
 
 # %% ../nbs/00a_utils.ipynb #62f97490
 def _umask():
@@ -196,3 +196,38 @@ def check_writable(path:str|Path, # a folder (or file) the caller will create or
     try: fd, t = tempfile.mkstemp(dir=a, prefix='.pertlearn_write_test.'); os.close(fd); os.unlink(t)   # access() is not enough (root, /proc)
     except OSError: raise PermissionError(f"cannot write to {p}: {a} is not writable; choose another output folder") from None
     return p
+
+# %% ../nbs/00a_utils.ipynb #fde103b4
+_MALLOC_TUNABLES = dict(mmap_threshold=32 * 2**20, trim_threshold=512 * 2**20, top_pad=64 * 2**20)
+_MALLOPT = dict(trim_threshold=-1, top_pad=-2, mmap_threshold=-3)  # M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
+
+def tune_allocator(children:bool=True, # also set GLIBC_TUNABLES so processes started from here get the same settings
+                  )->dict:
+    "Keep freed memory in glibc's heap (mmap threshold 32 MiB, trim threshold 512 MiB): the settings applied, {} where it does not apply."
+    import ctypes, platform
+    if os.environ.get('PERTLEARN_MALLOC', '1') == '0' or platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return {}
+    try: libc = ctypes.CDLL('libc.so.6')
+    except OSError: return {}
+    user = os.environ.get('GLIBC_TUNABLES', '')
+    applied = {k: v for k, v in _MALLOC_TUNABLES.items() if f'glibc.malloc.{k}' not in user and libc.mallopt(_MALLOPT[k], v) == 1}
+    if children and applied:
+        os.environ['GLIBC_TUNABLES'] = ':'.join([t for t in user.split(':') if t] + [f'glibc.malloc.{k}={v}' for k, v in applied.items()])
+    return applied
+
+# %% ../nbs/00a_utils.ipynb #eaa599db
+from contextlib import contextmanager
+
+@contextmanager
+def channels_last(*models): # modules to convert for the block (None and non-modules are skipped)
+    "Inside the block, CPU modules with 4-d weights are channels-last (faster oneDNN convolutions); restored after."
+    done, seen = [], set()
+    if os.environ.get('PERTLEARN_CHANNELS_LAST', '1') != '0':
+        for m in models:
+            if not isinstance(m, torch.nn.Module) or id(m) in seen: continue
+            seen.add(id(m))
+            w4 = [p for p in m.parameters() if p.ndim == 4]
+            if not w4 or any(p.device.type != 'cpu' or not p.is_contiguous() for p in w4): continue
+            m.to(memory_format=torch.channels_last); done.append(m)
+    try: yield
+    finally:
+        for m in done: m.to(memory_format=torch.contiguous_format)
