@@ -22,7 +22,7 @@ def samples_figure(ps, x, xt, path, seed=0, per_r=3):
     g = torch.Generator().manual_seed(seed); radii = [ps.eps * f for f in (0.5, 1.0, 1.5)]
     with torch.no_grad():
         rec = ps.reconstruct(x, xt)
-        samples = [ps.sample(x, per_r, eps=r, dist='sphere', generator=g) for r in radii]
+        samples = [ps.sample(x, per_r, eps=r, sampling='sphere', generator=g) for r in radii]
     k, cols = len(x), 3 + per_r * len(radii)
     fig, axs = plt.subplots(k, cols, figsize=(cols * 0.8, k * 0.85))
     for i in range(k):
