@@ -21,7 +21,7 @@ def tidy(out:Path)->list[str]:
     "Keep the report files of run folder `out`, make its paths relative, and return its notebook's output problems."
     for f in sorted(out.iterdir()):
         if f.is_dir(): shutil.rmtree(f)
-        elif f.suffix not in KEEP or f.stat().st_size > 512_000: f.unlink()
+        elif f.suffix not in KEEP or (f.suffix != '.ipynb' and f.stat().st_size > 512_000): f.unlink()   # the report itself always stays
     p = out/'params.json'
     if p.is_file():
         params = json.loads(p.read_text())
