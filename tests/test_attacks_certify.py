@@ -15,13 +15,6 @@ from pertlearn.certify import (LatentSmoother, cp_lower, binom_pvalue_half, sigm
 from pertlearn.models.classifiers import MNISTConvNet
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "Tiny tensors: one thread is faster on a shared CPU; restored afterwards."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope='module')
 def toy():

@@ -19,17 +19,6 @@ BIN = Path(sys.executable).parent
 NAN, INF = float('nan'), float('inf')
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope='module')
-def ps(): return PerturbationSet.pretrained('mnist-rts')
-
-
 @pytest.fixture(scope='module')
 def clf():
     torch.manual_seed(0)

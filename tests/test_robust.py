@@ -19,17 +19,6 @@ from pertlearn.robust import (RealPerturbationAugmentation, SetAugmentation, Lat
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope='module')
-def ps(): return PerturbationSet.pretrained('mnist-rts')
-
-
 @pytest.fixture(scope='module')
 def dls():
     return mnist_rts_classif_dls(load_mnist('embedded'), n_train=64, n_valid=32, bs=32, seed=0, device='cpu', n_test=8)
