@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches, keep_best, gradient_ascent
+from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches, keep_best, gradient_ascent, default_step_size
 from .utils import as_generator, channels_last, check_finite_positive, check_int, check_images, check_labels
 
 # %% auto #0
@@ -150,7 +150,7 @@ class LatentPGD(Attack):
                  ps:PerturbationSet, # the learned set
                  eps:float|torch.Tensor|None=None, # radius (one, or one per example); defaults to `ps.eps`
                  steps:int=50, # gradient steps per restart
-                 step_size:float|None=None, # latent step length (default ε/20)
+                 step_size:float|None=None, # latent step length (default `default_step_size(ε, steps)`)
                  restarts:int=3, # random restarts, later ones only on examples not yet broken (default: benchmarks/pgd_restarts.py)
                  targeted:bool=False, # `y` are targets to reach instead of labels to escape
                  loss:str='ce', # 'ce', 'margin' or 'seg' (per-pixel, with `ignore_index`)
@@ -214,7 +214,7 @@ class _PixelPGD(Attack):
     "Projected gradient ascent on the input itself; subclasses define the start, the step and the projection."
     def __init__(self, model:nn.Module, # classifier or segmenter on inputs in [0, 1]
                  eps:float|None=None, # radius in input space
-                 steps:int=50, step_size:float|None=None, # default 2.5·ε/steps
+                 steps:int=50, step_size:float|None=None, # default `default_step_size(ε, steps)`
                  restarts:int=1, targeted:bool=False, loss:str='ce', early_stop:bool=True,
                  random_start:bool=True, ignore_index:int=-100,
                  generator:torch.Generator|int|None=None): # seed or generator for the random starts
@@ -225,8 +225,8 @@ class _PixelPGD(Attack):
 
     @property
     def step_size(self)->float:
-        "The step length: as given, else 2.5·ε/steps."
-        return 2.5 * self.eps / max(self.steps, 1) if self._step_size is None else self._step_size
+        "The step length: as given, else `default_step_size(ε, steps)`."
+        return default_step_size(self.eps, self.steps) if self._step_size is None else self._step_size
 
     def _radius(self, x):
         if self.eps is None: raise ValueError(f"{type(self).__name__} has no radius: pass eps")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from .cvae import kl_gaussian
-from .perturbation import PerturbationSet, project_l2, sample_ball, latent_pgd, iter_batches, keep_best
+from .perturbation import PerturbationSet, project_l2, sample_ball, latent_pgd, iter_batches, keep_best, default_step_size
 from .data.illumination import IGNORE_INDEX
 
 
@@ -54,7 +54,7 @@ def approximation_error(ps:PerturbationSet, # the perturbation set
                         xt:torch.Tensor, # their observed perturbations
                         eps:float|None=None, # radius (defaults to `ps.eps`)
                         steps:int=50, # PGD steps per start
-                        step_size:float|None=None, # default ε/20
+                        step_size:float|None=None, # default `default_step_size(ε, steps)`
                         restarts:int=1, # random starts, besides the projected encoder code
                         dist:Callable=mse_dist, # (member, x̃) -> (batch,), differentiable
                         generator:torch.Generator|None=None, # seeds the random starts
@@ -62,7 +62,7 @@ def approximation_error(ps:PerturbationSet, # the perturbation set
                         return_u:bool=False, # also return the minimising latents
                        )->torch.Tensor:
     "Per-example min over ‖u‖≤ε of d(g(u, x), x̃) by latent PGD, never worse than the projected encoder code: (batch,)."
-    eps = float(ps.radius(eps)); alpha = eps / 20 if step_size is None else step_size
+    eps = float(ps.radius(eps)); alpha = default_step_size(eps, steps) if step_size is None else step_size
     # all random starts drawn up front, so chunking (`bs`) does not change the numbers
     starts = torch.stack([_random_start(len(x), ps.latent_dim, eps, generator, x) for _ in range(restarts)], 1) \
              if restarts else torch.zeros(len(x), 0, ps.latent_dim, device=x.device, dtype=x.dtype)

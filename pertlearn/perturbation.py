@@ -15,7 +15,7 @@ from .utils import atomic_write_json, check_finite_positive, check_int, check_im
 
 # %% auto #0
 __all__ = ['project_l2', 'sample_ball', 'offset_stats', 'iter_batches', 'PerturbationSet', 'pretrained_dir', 'list_pretrained',
-           'keep_best', 'gradient_ascent', 'latent_pgd']
+           'keep_best', 'gradient_ascent', 'default_step_size', 'latent_pgd']
 
 # %% ../nbs/02_perturbation_set.ipynb #efc62f9b
 def project_l2(u:torch.Tensor, # latents, (batch, ...) — each example projected separately
@@ -232,10 +232,16 @@ def gradient_ascent(value, # f(z) -> ((B,) values to maximise, (B,) bool "done" 
 
 
 # %% ../nbs/02_perturbation_set.ipynb #1f343e3b
+def default_step_size(eps, # radius: a number, or a tensor of one per example
+                      steps:int, # steps of the search
+                     ):
+    "pertlearn's one default PGD step length: 2.5·ε/steps (the path crosses the ball), never below ε/20; ε/20 at 50 steps."
+    return eps * max(2.5 / max(int(steps), 1), 1 / 20)
+
 def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
                ps:PerturbationSet, x:torch.Tensor,
                eps:float|None=None, # radius (defaults to `ps.eps`)
-               steps:int=50, step_size:float|None=None, # default ε/20, as the reference
+               steps:int=50, step_size:float|None=None, # default `default_step_size(ε, steps)`
                restarts:int=1, random_start:bool=True,
                done=None, # optional f(x_member, u) -> (batch,) bool: examples to stop early
                generator:torch.Generator|None=None,
@@ -245,7 +251,7 @@ def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
     eps = ps.radius(eps); check_int('steps', steps, 0); check_int('restarts', restarts); check_images(x, unit=getattr(ps.cvae, 'unit_range', True), like=ps.cvae)
     if step_size is not None: check_finite_positive('step_size', step_size, allow_zero=True)   # 0 with ε = 0
     if not isinstance(eps, (int, float)): eps = torch.as_tensor(eps, dtype=x.dtype, device=x.device).reshape(-1, 1)
-    alpha = eps / 20 if step_size is None else step_size
+    alpha = default_step_size(eps, steps) if step_size is None else step_size
     with torch.no_grad(): prior = ps.prior(x)
     B, d = prior[0].shape
     best_u = torch.zeros(B, d, device=x.device); best_v = torch.full((B,), -float('inf'), device=x.device)

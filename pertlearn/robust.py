@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
-from .perturbation import PerturbationSet, sample_ball
+from .perturbation import PerturbationSet, sample_ball, default_step_size
 from .attacks import LatentPGD, frozen_eval
 from .utils import as_generator, derive_seed, check_finite_positive, check_int
 
@@ -170,7 +170,7 @@ class LatentAdversarialTraining(PerturbationCallback):
     def __init__(self, ps:PerturbationSet, # the learned set
                  eps:float|None=None, # radius of the attack (default `ps.eps`)
                  steps:int=7, # PGD steps per batch
-                 step_size:float|None=None, # default 2.5·ε/steps
+                 step_size:float|None=None, # default `default_step_size(ε, steps)`
                  loss:str='max', # 'max': per-example max of clean and adversarial loss (paper); 'adv': adversarial only
                  attack_loss:str|None=None, # attack objective: 'ce', 'margin', 'seg' (None: 'seg' for per-pixel labels, else 'ce')
                  ignore_index:int=-100, # label of pixels that do not count (segmentation)
@@ -194,7 +194,7 @@ class LatentAdversarialTraining(PerturbationCallback):
         "Adversarial members of S(x) for the model (in `attack_mode`; BN running statistics untouched)."
         eps = float(self.ps.radius(self.eps)); model = self.learn.model if model is None else model
         target = TrainModeForward(model) if self.attack_mode == 'train' else model
-        step = 2.5 * eps / self.steps if self.step_size is None else self.step_size
+        step = default_step_size(eps, self.steps) if self.step_size is None else self.step_size
         kind = self.attack_loss or ('seg' if y.ndim > 1 else 'ce')
         gen = g if isinstance(g, torch.Generator) else as_generator(self.seed if g is None else g, x.device)
         if self.record:   # the attack's own starting point: the same draw from a copy of the generator
