@@ -22,7 +22,7 @@ EXPERIMENTS = {
         quick=dict(epochs=16, ch=8, latent=32, stn_hidden=[48, 32], batch_size=64, lr_max=3e-3, n_train=None, n_test=300, pgd_steps=20,
                    n_samples=8, clf_epochs=2, n_cert=40, cert_n=200),
         # medium: full MNIST (pass -p data_path); sized from step times measured on this 2-core CPU (see the prose below)
-        medium=dict(source='pickle', data_path=None, epochs=7, ch=16, batch_size=128, lr_max=3e-3, n_test=1000, pgd_steps=50, n_samples=16,
+        medium=dict(source='pickle', data_path=None, epochs=10, ch=8, latent=32, stn_hidden=[48, 32], batch_size=128, lr_max=3e-3, n_test=1000, pgd_steps=50, n_samples=16,
                     clf_epochs=2, n_cert=200, cert_n=1000),
         full=dict(source='embedded', epochs=100, ch=32, batch_size=128, lr_max=8e-4, n_test=1000, pgd_steps=50, n_samples=16, clf_epochs=10, n_cert=500, cert_n=10000)),
     'mnist-rts-robust': dict(notebook='mnist_rts_robust.ipynb',
@@ -30,7 +30,7 @@ EXPERIMENTS = {
         quick=dict(set_path='pretrained:mnist-rts', n_train=1500, n_test=500, n_attack=150, n_cert=50, epochs=10, batch_size=64,
                    clf_ch=16, clf_hidden=64, adv_steps=3, pgd_steps=10, cert_n0=32, cert_n=200, cert_radius='q75', certify_all=False, ablation=True,
                    noise_sweep=[0.5, 1.0, 2.0]),
-        medium=dict(source='pickle', data_path=None, set_path='pretrained:mnist-rts', n_train=15000, n_test=1000, n_attack=250, n_cert=100,
+        medium=dict(source='pickle', data_path=None, set_path='pretrained:mnist-rts', n_train=12000, n_test=1000, n_attack=250, n_cert=100,
                     epochs=5, batch_size=128, clf_ch=16, clf_hidden=64, adv_steps=3, pgd_steps=20, cert_n0=50, cert_n=500, cert_radius='q75',
                     certify_all=False, ablation=True, noise_sweep=[0.5, 1.0, 2.0]),
         full=dict(set_path=None, set_epochs=100, set_latent=128, set_ch=32, set_bs=128, set_lr_max=8e-4, epochs=20, batch_size=128,

@@ -1,7 +1,9 @@
 """Run each experiment's quick mode into results/<name>-quick/ and keep what a reader needs (what `make results` runs).
 
 Usage: python tools/make_results.py [NAME ...]   (default: the four experiments)
-Each run is `pertlearn run NAME --quick --out results/NAME-quick`, with figures at 80 dpi. Afterwards the folder keeps
+       python tools/make_results.py --profile medium --data-path PATH/mnist.pkl.gz mnist-rts mnist-rts-robust
+Each run is `pertlearn run NAME --quick --out results/NAME-quick` (or `--profile medium -p data_path PATH --out
+results/NAME-medium`, with PATH passed relative to the run folder so that no machine path is recorded), with figures at 80 dpi. Afterwards the folder keeps
 the executed notebook, metrics.json, params.json, small CSV tables and the figures; trained weights and other bulky
 files are removed. Machine paths in the notebook, its outputs and params.json become relative to the repository, and
 papermill's timing metadata goes. Exits 1 when a run fails or its notebook's outputs have problems.
@@ -40,16 +42,25 @@ def tidy(out:Path)->list[str]:
     return problems
 
 if __name__ == '__main__':
-    names = sys.argv[1:] or NAMES
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('names', nargs='*', help=f"experiments (default: {' '.join(NAMES)})")
+    ap.add_argument('--profile', default='quick', choices=['quick', 'medium'], help="parameter profile (default quick)")
+    ap.add_argument('--data-path', help="the full MNIST pickle (mnist.pkl.gz) for the medium profile")
+    args = ap.parse_args()
+    names = args.names or NAMES
+    if args.profile == 'medium' and not args.data_path: ap.error("--profile medium needs --data-path (a mnist.pkl.gz)")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
     problems = []
     for name in names:
-        out = ROOT/'results'/f'{name}-quick'
+        out = ROOT/'results'/f'{name}-{args.profile}'
+        extra = ['--quick'] if args.profile == 'quick' else ['--profile', args.profile, '-p', 'data_path',
+                                                              os.path.relpath(Path(args.data_path).resolve(), out)]
         if out.exists(): shutil.rmtree(out)
         t0 = time.time()
         with figure_env():
             r = subprocess.run([sys.executable, '-c', 'import sys; from pertlearn.cli import main; sys.exit(main())',
-                                'run', name, '--quick', '--out', str(out)], cwd=ROOT, env={**env, 'MATPLOTLIBRC': os.environ['MATPLOTLIBRC']})
+                                'run', name, *extra, '--out', str(out)], cwd=ROOT, env={**env, 'MATPLOTLIBRC': os.environ['MATPLOTLIBRC']})
         if r.returncode: problems.append(f"{name}: the run failed (exit {r.returncode})"); continue
         probs = tidy(out); problems += probs
         print(f"{name}: {time.time() - t0:.0f} s → {out.relative_to(ROOT)}{'' if not probs else ' — ' + '; '.join(probs)}", flush=True)
