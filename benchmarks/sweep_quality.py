@@ -12,6 +12,8 @@ Grids (`--configs`):
             epochs ∈ {8, 16, 24, 32}, batch ∈ {64, 128}, all embedded training digits (72 configurations)
   learn     `pertlearn learn`'s automatic choice at 42×42: mnist_conv / conv_pairs / mnist_stn, ch ∈ {8, 16, 32},
             latent ∈ {16, 32, 64}, epochs ∈ {8, 16, 32}, batch 64 (81 configurations)
+  focus     6 configurations around the quick profile (mnist_stn, stn_hidden (48, 32)): ch ∈ {4, 8, 12}, latent ∈ {16, 32},
+            epochs ∈ {12, 16, 24}, batch ∈ {32, 64, 128}; what chose the quick profile on a 2-core machine
   tiny      2 configurations with tiny budgets (a smoke test in seconds)
   or a JSON list of configuration dicts, e.g. '[{"arch": "mnist_stn", "ch": 8, "latent": 32, "epochs": 4}]'
 
@@ -30,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / 'results'
 DEFAULTS = dict(arch='mnist_stn', ch=16, latent=128, stn_hidden=[512, 128], epochs=8, batch_size=64, lr_max=3e-3,
-                n_train=None, n_test=300, pgd_steps=20, n_samples=8, seed=0)
+                n_train=None, n_test=300, pgd_steps=50, n_samples=8, seed=0)
 
 
 def grid(name:str)->list[dict]:
@@ -41,6 +43,10 @@ def grid(name:str)->list[dict]:
     if name == 'learn':
         return [dict(arch=a, ch=c, latent=l, epochs=e, batch_size=64)
                 for a, c, l, e in itertools.product(('mnist_conv', 'conv_pairs', 'mnist_stn'), (8, 16, 32), (16, 32, 64), (8, 16, 32))]
+    if name == 'focus':
+        h = [48, 32]
+        return [dict(arch='mnist_stn', ch=c, stn_hidden=h, latent=l, epochs=e, batch_size=b)
+                for c, l, e, b in [(8, 32, 16, 64), (8, 32, 24, 128), (8, 32, 12, 32), (4, 32, 24, 64), (8, 16, 16, 64), (12, 32, 16, 64)]]
     if name == 'tiny':
         return [dict(arch='mnist_stn', ch=4, stn_hidden=[32, 16], latent=16, epochs=1, batch_size=64, n_train=256, n_test=32, pgd_steps=2, n_samples=2),
                 dict(arch='mnist_conv', ch=8, latent=16, epochs=1, batch_size=64, n_train=256, n_test=32, pgd_steps=2, n_samples=2)]
