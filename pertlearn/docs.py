@@ -14,9 +14,9 @@ from .utils import atomic_write_text
 
 # %% auto #0
 __all__ = ['SKIP_FLAGS', 'FIGURE_DPI', 'MATHJAX_CONFIG', 'MATHJAX_CDN', 'DOCS_EXTRA', 'chapters', 'title_of', 'md_inline',
-           'skipped', 'prepare', 'for_display', 'figure_env', 'execute_notebook', 'clean_outputs', 'draws_figure',
-           'output_problems', 'repo_root', 'save_outputs', 'mathjax_dir', 'copy_mathjax', 'render_notebook',
-           'build_docs', 'docs_sources', 'chapter_list']
+           'skipped', 'prepare', 'for_display', 'figure_env', 'execute_notebook', 'merge_streams', 'clean_outputs',
+           'draws_figure', 'output_problems', 'repo_root', 'save_outputs', 'mathjax_dir', 'copy_mathjax',
+           'render_notebook', 'build_docs', 'docs_sources', 'chapter_list']
 
 # %% ../nbs/13_docs.ipynb #19dba97f
 def chapters(nbs:str|Path='nbs', # folder of the chapter notebooks
@@ -156,27 +156,39 @@ def _drop_warnings(text:str)->str:
         out.append(l)
     return '\n'.join(out)
 
+def merge_streams(outputs:list)->list:
+    "`outputs` with consecutive stream outputs of the same name (stdout, stderr) joined into one (however the kernel chunked them)."
+    out = []
+    for o in outputs:
+        if o.output_type == 'stream' and out and out[-1].output_type == 'stream' and out[-1].name == o.name: out[-1].text += o.text
+        else: out.append(o)
+    return out
+
+def _progress_debris(h:str)->bool:
+    "Whether an HTML output is fastprogress's: a bar, its style sheet, or the empty display it leaves behind."
+    return '<progress' in h or not h.strip() or ('progress' in h and re.fullmatch(r'\s*<style>.*</style>\s*', h, re.S) is not None)
+
 def clean_outputs(nb, # an executed notebook (cleaned in place)
                   root:str|Path|None=None, # the repository folder: paths under it become relative
                  )->object:
-    "Remove progress bars, dependency warnings, execution counts and machine paths from `nb`'s outputs; returns `nb`."
+    "Remove progress bars, dependency warnings, execution counts and machine paths from `nb`'s outputs, merge split streams; returns `nb`."
     for c in nb.cells:
         if c.cell_type != 'code': continue
         c.execution_count = None; keep = []
-        for o in c.get('outputs', []):
+        for o in merge_streams(c.get('outputs', [])):
             if o.output_type == 'stream':
                 o.text = _scrub(o.text, root)
                 if o.name == 'stderr': o.text = _drop_warnings(o.text)
                 if not o.text.strip(): continue
             elif o.output_type in ('display_data', 'execute_result'):
-                h = o.data.get('text/html', '')
-                if '<progress' in h: continue
+                h = o.data.get('text/html', None)
+                if h is not None and _progress_debris(h if isinstance(h, str) else ''.join(h)): continue
                 for k, v in list(o.data.items()):
                     if k.startswith('text/') or k.endswith(('json', 'javascript')):
                         o.data[k] = _scrub(v, root) if isinstance(v, str) else v
                 if 'execution_count' in o: o.execution_count = None
             keep.append(o)
-        c.outputs = keep
+        c.outputs = merge_streams(keep)   # again: a dropped warning may have separated two chunks
     return nb
 
 # %% ../nbs/13_docs.ipynb #f1339c22
