@@ -30,6 +30,13 @@ def rank_info()->tuple[int, int, int]:
 
 def _distributed()->bool: return tdist.is_available() and tdist.is_initialized() and tdist.get_world_size() > 1
 
+# %% ../nbs/12_distributed.ipynb #c3d1a7e2
+def dist_info()->tuple[int, int, int]:
+    "Deprecated name of `rank_info`."
+    import warnings
+    warnings.warn("pertlearn.distributed.dist_info was renamed rank_info", DeprecationWarning, stacklevel=2)
+    return rank_info()
+
 # %% ../nbs/12_distributed.ipynb #71c8da88
 class DistBatchNorm2d(nn.BatchNorm2d):
     "`BatchNorm2d` whose training statistics are those of the global batch across processes (any backend, CPU too)."
