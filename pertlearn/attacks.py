@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches, keep_best, gradient_ascent, default_step_size
-from .utils import as_generator, channels_last, check_finite_positive, check_int, check_images, check_labels
+from .utils import as_generator, channels_last, check_finite_positive, check_int, check_images, check_labels, renamed_kwargs
 
 # %% auto #0
 __all__ = ['frozen_eval', 'attack_objective', 'device_generator', 'Attack', 'LatentPGD', 'linear_latent_radius', 'LinfPGD',
@@ -263,6 +263,7 @@ class L2PGD(_PixelPGD):
 # %% ../nbs/07_attacks.ipynb #92fe5159
 class RandomMembers(Attack):
     "Best of `k` random members of S(x) per example (the sampling baseline): `attack(x, y)` → members of S(x)."
+    @renamed_kwargs(dist='sampling')
     def __init__(self, model:nn.Module, # classifier or segmenter on inputs in [0, 1]
                  ps:PerturbationSet, # the learned set
                  eps:float|None=None, # radius (defaults to `ps.eps`)

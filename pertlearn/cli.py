@@ -1,4 +1,4 @@
-"""`pertlearn run <experiment> [--quick] [-p name value ...]`, `pertlearn learn PAIRS OUT`, `pertlearn docs`, and `pertlearn list`.
+"""`pertlearn run <experiment> [--quick] [-p name value ...]`, `pertlearn learn PAIRS OUT`, `pertlearn train-ddp --out OUT` (under `torchrun`), `pertlearn docs`, and `pertlearn list`.
 
 Docs: https://pertlearn.github.io/pertlearn/nbs/cli.html.md"""
 
@@ -12,10 +12,11 @@ from pathlib import Path
 warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
 from .runner import EXPERIMENTS, PROFILES, run_experiment, prepare_run, parse_value, experiment_params
 from .from_pairs import learn_set
+from .distributed import ddp_train_set
 from .docs import build_docs, docs_sources, DOCS_EXTRA
 
 # %% auto #0
-__all__ = ['add_learn_args', 'run_learn', 'add_docs_args', 'run_docs', 'parser', 'main']
+__all__ = ['add_learn_args', 'run_learn', 'add_ddp_args', 'run_ddp', 'add_docs_args', 'run_docs', 'parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #29b49b13
 def add_learn_args(p):
@@ -55,6 +56,40 @@ def run_learn(a)->int:
         print(f"pertlearn learn: the learned set is not useful: identity/approx error = {q:.2f} on validation pairs, "
               f"needs > {need:g} (--min-quality); it was saved, but train longer (--steps) or give more pairs", file=sys.stderr)
         return 3
+    return 0
+
+# %% ../nbs/14_cli.ipynb #5b9e2d63
+def add_ddp_args(p):
+    "Add `ddp_train_set`'s arguments to an argparse (sub)parser `p`."
+    p.add_argument('--out', required=True, help='folder of the saved set (written by rank 0)')
+    p.add_argument('--data', default='mnist-rts', choices=['mnist-rts'], help='built-in pair data (ignored with --pairs)')
+    p.add_argument('--source', default='embedded', help="MNIST source for mnist-rts: 'embedded' (default), 'raw' or 'pickle'")
+    p.add_argument('--data-path', default=None, help="the MNIST files for --source raw or pickle")
+    p.add_argument('--n-train', type=int, default=None, help='cap on training images')
+    p.add_argument('--pairs', default=None, help='a folder or CSV of your own pairs (see `pertlearn learn`)')
+    p.add_argument('--arch', default=None, help="architecture (default: 'mnist_stn' for mnist-rts, by image size for pairs)")
+    p.add_argument('--latent', type=int, default=None, help='latent size (default: 128 for mnist-rts, 32 for pairs)')
+    p.add_argument('--ch', type=int, default=32, help='conv width (default: 32)')
+    p.add_argument('--epochs', type=int, default=10, help='training epochs (default: 10)')
+    p.add_argument('--bs', type=int, default=128, help='global batch size, divisible by the number of processes (default: 128)')
+    p.add_argument('--lr-max', type=float, default=8e-4, help='peak learning rate (default: 8e-4)')
+    p.add_argument('--beta-max', type=float, default=1.0, help='final KL weight (default: 1)')
+    p.add_argument('--eps-percentile', type=float, default=50., help='ε = this percentile of the validation offsets (default: 50)')
+    p.add_argument('--seed', type=int, default=0, help='seed of the data, the initialisation and the latent noise (default: 0)'); p.add_argument('--cpu', action='store_true', help='gloo on CPU (default: NCCL on GPUs when present)')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar on rank 0')
+    p.add_argument('--double', action='store_true', help='train in float64 (to compare runs with different process counts exactly)')
+    return p
+
+def run_ddp(a)->int:
+    "Run `ddp_train_set` from parsed `add_ddp_args` arguments; rank 0 reports the saved set. Bad arguments or data: one line on stderr (status 2)."
+    try:
+        ps = ddp_train_set(a.out, a.data, a.source, a.data_path, a.n_train, a.pairs, a.arch, a.latent, a.ch, a.epochs, a.bs,
+                           a.lr_max, a.beta_max, a.eps_percentile, a.seed, a.cpu, not a.no_progress, a.double)
+    except (ValueError, TypeError, OSError) as e:   # PairsError is a ValueError; a bad batch size for the process count too
+        print(f"pertlearn train-ddp: error: {e}", file=sys.stderr); return 2
+    if ps is not None:
+        d = ps.meta['distributed']
+        print(f"saved {a.out}: ε = {ps.eps:.4g}, {d['world_size']} process(es), {d['seconds']:.1f} s")
     return 0
 
 # %% ../nbs/14_cli.ipynb #fb0200e1
@@ -104,6 +139,9 @@ def parser()->argparse.ArgumentParser:
     add_learn_args(sub.add_parser('learn', help='learn a perturbation set from your own paired images',
         description='Learn a perturbation set from a folder of pairs (two sub-folders with matching file names) or a CSV of '
                     'pairs; reports quality metrics and eps statistics and saves the set (safetensors + JSON).'))
+    add_ddp_args(sub.add_parser('train-ddp', help='train a perturbation set with DistributedDataParallel: start it with torchrun, one process per GPU',
+        description='Train a CVAE with DistributedDataParallel and save the perturbation set (rank 0). Every process torchrun starts '
+                    'runs it: torchrun --standalone --nproc_per_node N -m pertlearn.cli train-ddp --out OUT ...; alone, it is a one-process run.'))
     add_docs_args(sub.add_parser('docs', help='render the front page, chapter list and chapters (saved outputs; --execute to re-run) to HTML in _docs/, offline'))
     return p
 
@@ -126,6 +164,8 @@ def main(argv=None)->int:
 def _main(a)->int:
     if a.cmd == 'learn':
         return run_learn(a)
+    if a.cmd == 'train-ddp':
+        return run_ddp(a)
     if a.cmd == 'docs':
         return run_docs(a)
     if a.cmd == 'list':

@@ -6,7 +6,7 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/distributed.html.md"""
 
 # %% ../nbs/12_distributed.ipynb #002bef78
 from __future__ import annotations
-import argparse, os, sys, time
+import os, sys, time
 from pathlib import Path
 import torch
 import torch.nn as nn
@@ -15,10 +15,11 @@ from fastai.data.core import DataLoaders
 from fastai.callback.progress import ProgressCallback
 from .cvae import CVAE, CVAEOutput, CVAELoss, build_cvae
 from .train import cvae_learner, Schedules, reference_schedules
-from .utils import as_generator, derive_seed, seed_everything, tune_allocator
+from .perturbation import PerturbationSet
+from .utils import as_generator, derive_seed, seed_everything
 
 # %% auto #0
-__all__ = ['rank_info', 'DistBatchNorm2d', 'convert_batchnorm', 'NoiseCVAE', 'ShardedLoader', 'ddp_train_cvae', 'parser', 'main']
+__all__ = ['rank_info', 'DistBatchNorm2d', 'convert_batchnorm', 'NoiseCVAE', 'ShardedLoader', 'ddp_train_cvae', 'ddp_train_set']
 
 # %% ../nbs/12_distributed.ipynb #b6c022b9
 def rank_info()->tuple[int, int, int]:
@@ -28,6 +29,13 @@ def rank_info()->tuple[int, int, int]:
     return r, w, int(os.environ.get('LOCAL_RANK', 0))
 
 def _distributed()->bool: return tdist.is_available() and tdist.is_initialized() and tdist.get_world_size() > 1
+
+# %% ../nbs/12_distributed.ipynb #c3d1a7e2
+def dist_info()->tuple[int, int, int]:
+    "Deprecated name of `rank_info`."
+    import warnings
+    warnings.warn("pertlearn.distributed.dist_info was renamed rank_info", DeprecationWarning, stacklevel=2)
+    return rank_info()
 
 # %% ../nbs/12_distributed.ipynb #71c8da88
 class DistBatchNorm2d(nn.BatchNorm2d):
@@ -126,63 +134,56 @@ def ddp_train_cvae(model:CVAE, dls, # the CVAE, and loaders of global batches (x
     return learn
 
 # %% ../nbs/12_distributed.ipynb #822607cf
-def parser()->argparse.ArgumentParser:
-    "Arguments of `python -m pertlearn.distributed`."
-    p = argparse.ArgumentParser(prog='torchrun --standalone --nproc_per_node N -m pertlearn.distributed',
-                                description='Train a CVAE with DistributedDataParallel and save the perturbation set (rank 0).')
-    p.add_argument('--data', default='mnist-rts', choices=['mnist-rts'], help='built-in pair data (ignored with --pairs)')
-    p.add_argument('--source', default='embedded', help="MNIST source for mnist-rts: 'embedded', 'raw' or 'pickle'")
-    p.add_argument('--data-path', default=None); p.add_argument('--n-train', type=int, default=None)
-    p.add_argument('--pairs', default=None, help='a folder or CSV of your own pairs (see `pertlearn learn`)')
-    p.add_argument('--arch', default=None, help="architecture (default: 'mnist_stn' for mnist-rts, by image size for pairs)")
-    p.add_argument('--latent', type=int, default=None); p.add_argument('--ch', type=int, default=32)
-    p.add_argument('--epochs', type=int, default=10); p.add_argument('--bs', type=int, default=128, help='global batch size')
-    p.add_argument('--lr-max', type=float, default=8e-4); p.add_argument('--beta-max', type=float, default=1.0)
-    p.add_argument('--eps-percentile', type=float, default=50.)
-    p.add_argument('--seed', type=int, default=0); p.add_argument('--cpu', action='store_true', help='gloo on CPU (default: NCCL on GPUs when present)')
-    p.add_argument('--out', required=True, help='folder of the saved set (written by rank 0)')
-    p.add_argument('--no-progress', action='store_true')
-    p.add_argument('--double', action='store_true', help='train in float64 (to compare runs with different process counts exactly)')
-    return p
-
-def _data_and_model(a, dev):
-    if a.pairs:
+def _data_and_model(data, source, data_path, n_train, pairs, arch, latent, ch, bs, seed, dev):
+    "Loaders of global batches, the architecture's name and its hyper-parameters."
+    if pairs is not None:
         from pertlearn.data.pairs import load_pairs, pairs_dls
         from pertlearn.models.pairs import choose_arch
-        data = load_pairs(a.pairs)
-        name, hp = choose_arch(data.shape, a.arch or 'auto', a.latent or 32, a.ch)
-        return pairs_dls(data, 0.1, a.bs, a.seed, dev), name, hp
+        pdata = load_pairs(pairs)
+        name, hp = choose_arch(pdata.shape, arch or 'auto', latent or 32, ch)
+        return pairs_dls(pdata, 0.1, bs, seed, dev), name, hp
+    if data != 'mnist-rts': raise ValueError(f"unknown data {data!r}: use 'mnist-rts', or your own pairs")
     from pertlearn.data.mnist_rts import mnist_rts_dls
-    import pertlearn.models.mnist
-    dls = mnist_rts_dls(a.source, a.data_path, n_train=a.n_train, bs=a.bs, seed=a.seed, device=dev, n_test=0)
-    return dls, a.arch or 'mnist_stn', dict(latent=a.latent or 128, ch=a.ch)
+    dls = mnist_rts_dls(source, data_path, n_train=n_train, bs=bs, seed=seed, device=dev, n_test=0)
+    return dls, arch or 'mnist_stn', dict(latent=latent or 128, ch=ch)
 
-def main(argv=None)->int:
-    "Entry point: initialise the process group from torchrun's environment, train, save the set on rank 0."
-    a = parser().parse_args(argv)
+def ddp_train_set(out:str|Path, # folder of the saved set (written by rank 0)
+                  data:str='mnist-rts', # built-in pair data (ignored with `pairs`)
+                  source:str='embedded', # MNIST source for mnist-rts: 'embedded', 'raw' or 'pickle'
+                  data_path:str|None=None, n_train:int|None=None, # where 'raw'/'pickle' MNIST is; cap on training images
+                  pairs:str|Path|None=None, # a folder or CSV of your own pairs (see `learn_set`)
+                  arch:str|None=None, # architecture (default: 'mnist_stn' for mnist-rts, by image size for pairs)
+                  latent:int|None=None, ch:int=32, # latent size (default 128 for mnist-rts, 32 for pairs), conv width
+                  epochs:int=10, bs:int=128, # training epochs, global batch size (divisible by the number of processes)
+                  lr_max:float=8e-4, beta_max:float=1.0, eps_percentile:float=50.,
+                  seed:int=0,
+                  cpu:bool=False, # gloo on CPU (default: NCCL on GPUs when present)
+                  progress:bool=True,
+                  double:bool=False, # train in float64 (to compare runs with different process counts exactly)
+                 )->PerturbationSet|None:
+    "Join torchrun's process group, train on this process's shards, save the set on rank 0: the set there, None on other ranks."
     rank, world, local = rank_info()
-    cuda = torch.cuda.is_available() and not a.cpu
+    cuda = torch.cuda.is_available() and not cpu
     if world > 1 and not tdist.is_initialized(): tdist.init_process_group('nccl' if cuda else 'gloo')
     dev = torch.device(f'cuda:{local}') if cuda else torch.device('cpu')
     if cuda: torch.cuda.set_device(dev)
-    seed_everything(a.seed)
-    dls, name, hp = _data_and_model(a, dev)
+    seed_everything(seed)
+    dls, name, hp = _data_and_model(data, source, data_path, n_train, pairs, arch, latent, ch, bs, seed, dev)
     import pertlearn.models  # registers every architecture
-    dt = torch.float64 if a.double else torch.float32
+    dt = torch.float64 if double else torch.float32
     model = build_cvae(name, **hp).to(dev, dt)
     t0 = time.time()
-    learn = ddp_train_cvae(model, dls, a.epochs, a.lr_max, a.beta_max, seed=a.seed, progress=not a.no_progress)
+    ddp_train_cvae(model, dls, epochs, lr_max, beta_max, seed=seed, progress=progress)
+    ps = None
     if rank == 0:
-        from pertlearn.perturbation import PerturbationSet
-        ps = PerturbationSet(model, meta=dict(distributed=dict(world_size=world, global_bs=a.bs, epochs=a.epochs, seconds=time.time() - t0)))
-        ps.choose_eps([(x.to(dt), xt.to(dt)) for x, xt, _ in dls.valid], a.eps_percentile)
-        ps.save(a.out)
-        print(f"saved {a.out}: ε = {ps.eps:.4g}, {world} process(es), {time.time() - t0:.1f} s")
+        ps = PerturbationSet(model, meta=dict(distributed=dict(world_size=world, global_bs=bs, epochs=epochs, seconds=time.time() - t0)))
+        ps.choose_eps([(x.to(dt), xt.to(dt)) for x, xt, _ in dls.valid], eps_percentile)
+        ps.save(out)
     if world > 1: tdist.barrier(); tdist.destroy_process_group()
-    return 0
+    return ps
 
 # %% ../nbs/12_distributed.ipynb #22d17ffc
-def compare_sets(a, b, # two saved sets (folders) or `PerturbationSet`s with the same architecture
+def _compare_sets(a, b, # two saved sets (folders) or `PerturbationSet`s with the same architecture
                  n:int=32, seed:int=0)->dict:
     "Largest differences between two sets: weights (except conv biases feeding batch norm, and running means) and outputs."
     from pertlearn.perturbation import PerturbationSet
@@ -198,6 +199,3 @@ def compare_sets(a, b, # two saved sets (folders) or `PerturbationSet`s with the
         (ma, sda), (mb, sdb) = a.prior(x), b.prior(x)
         out = max((ma - mb).abs().max().item(), (sda - sdb).abs().max().item(), (a.decode(u, x) - b.decode(u, x)).abs().max().item())
     return dict(weights=w, outputs=out, all_tensors=max((sa[k].float() - sb[k].float()).abs().max().item() for k in sa))
-
-# %% ../nbs/12_distributed.ipynb #9f7ec907
-if __name__ == '__main__': sys.exit(main())

@@ -14,6 +14,7 @@ import torch
 from .cvae import kl_gaussian
 from .perturbation import PerturbationSet, project_l2, sample_ball, latent_pgd, iter_batches, keep_best, default_step_size
 from .data.illumination import IGNORE_INDEX
+from .utils import renamed_kwargs
 
 
 # %% auto #0
@@ -105,6 +106,7 @@ def _expected(ps, x, xt, n_samples, sampler, dist):
     for j in range(n_samples): tot += dist(ps.decode(sampler(B, d), x, prior), xt)
     return tot / n_samples
 
+@renamed_kwargs(dist_kind='sampling')
 def expected_approximation_error(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
                                  eps:float|None=None, # radius (defaults to `ps.eps`)
                                  n_samples:int=16, # members drawn per pair
@@ -136,6 +138,7 @@ def necessary_subset(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
     "Fraction of pairs with approximation error ≤ δ at radius ε (keywords go to `approximation_error`)."
     return float((approximation_error(ps, x, xt, eps, **pgd_kw) <= delta).float().mean())
 
+@renamed_kwargs(dist_kind='sampling')
 def sufficient_likelihood(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
                           eps:float|None=None, n_samples:int=16, sampling:str='truncated',
                           dist:Callable=mse_dist, generator:torch.Generator|None=None, bs:int|None=None)->dict:

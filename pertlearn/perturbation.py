@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .cvae import CVAE, whitened_offset, save_cvae, load_cvae
-from .utils import atomic_write_json, check_finite_positive, check_int, check_images
+from .utils import atomic_write_json, check_finite_positive, check_int, check_images, renamed_kwargs
 
 # %% auto #0
 __all__ = ['project_l2', 'sample_ball', 'offset_stats', 'iter_batches', 'PerturbationSet', 'pretrained_dir', 'list_pretrained',
@@ -29,6 +29,7 @@ def project_l2(u:torch.Tensor, # latents, (batch, ...) — each example projecte
     return (flat * scale).view_as(u)
 
 # %% ../nbs/02_perturbation_set.ipynb #b80d47dd
+@renamed_kwargs(dist='sampling')
 def sample_ball(n:int, # number of vectors
                 d:int, # dimension
                 eps:float, # radius
@@ -122,6 +123,7 @@ class PerturbationSet:
         "Project each example of `u` onto the ball of radius ε."
         return project_l2(u, self.radius(eps))
 
+    @renamed_kwargs(dist='sampling')
     @torch.no_grad()
     def sample(self, x:torch.Tensor, n:int=1, eps:float|None=None, sampling:str='truncated',
                generator:torch.Generator|None=None)->torch.Tensor:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from fastai.callback.core import Callback
 from .perturbation import PerturbationSet, sample_ball, default_step_size
 from .attacks import LatentPGD, frozen_eval
-from .utils import as_generator, derive_seed, check_finite_positive, check_int
+from .utils import as_generator, derive_seed, check_finite_positive, check_int, renamed_kwargs
 
 # %% auto #0
 __all__ = ['per_example_loss', 'fingerprint', 'bn_state', 'same_state', 'PerturbationCallback', 'RealPerturbationAugmentation',
@@ -107,6 +107,7 @@ class RealPerturbationAugmentation(PerturbationCallback):
 # %% ../nbs/09_robust.ipynb #4fb82ae3
 class SetAugmentation(PerturbationCallback):
     "Train on one random member of S(x) per input (optionally alongside the clean input)."
+    @renamed_kwargs(dist='sampling')
     def __init__(self, ps:PerturbationSet, # the learned set
                  eps:float|None=None, # radius (default `ps.eps`); unused by sampling='prior'
                  sampling:str='truncated', # 'prior' (u ~ N(0, I), the reference) or a `sample_ball` distribution ('truncated', 'uniform', 'sphere')

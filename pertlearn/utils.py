@@ -14,7 +14,8 @@ import torch
 # %% auto #0
 __all__ = ['atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device', 'seed_everything',
            'as_generator', 'derive_seed', 'n_params', 'check_finite_positive', 'check_int', 'check_prob',
-           'check_images', 'check_labels', 'check_device', 'check_writable', 'tune_allocator', 'channels_last']
+           'check_images', 'check_labels', 'check_device', 'check_writable', 'tune_allocator', 'channels_last',
+           'renamed_kwargs']
 
 # %% ../nbs/00a_utils.ipynb #62f97490
 def _umask():
@@ -231,3 +232,21 @@ def channels_last(*models): # modules to convert for the block (None and non-mod
     try: yield
     finally:
         for m in done: m.to(memory_format=torch.contiguous_format)
+
+# %% ../nbs/00a_utils.ipynb #7d2e8b4a
+import functools, warnings
+
+def renamed_kwargs(**renames): # old keyword name='its new name'
+    "Decorator: a call with an old keyword name passes it on under the new one, with a `DeprecationWarning` naming it."
+    def deco(f):
+        name = f.__qualname__.removesuffix('.__init__')
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            for old, new in renames.items():
+                if old not in kwargs: continue
+                if new in kwargs: raise TypeError(f"{name}() got both {old!r} (the old name) and {new!r}")
+                warnings.warn(f"{name}(): the keyword {old!r} was renamed {new!r}", DeprecationWarning, stacklevel=2)
+                kwargs[new] = kwargs.pop(old)
+            return f(*args, **kwargs)
+        return wrapper
+    return deco

@@ -13,10 +13,12 @@ def test_import_and_version():
 
 def test_help_explains_run():
     out = subprocess.run([str(BIN / 'pertlearn'), '--help'], capture_output=True, text=True, check=True).stdout
-    for word in ('run', 'learn', 'docs', 'list', 'mnist-rts', 'pertlearn run mnist-rts --quick'):
+    for word in ('run', 'learn', 'train-ddp', 'docs', 'list', 'mnist-rts', 'pertlearn run mnist-rts --quick'):
         assert word in out, f'{word!r} missing from pertlearn --help'
     out = subprocess.run([str(BIN / 'pertlearn'), 'run', '--help'], capture_output=True, text=True, check=True).stdout
     assert '--quick' in out and '-p' in out
+    out = subprocess.run([str(BIN / 'pertlearn'), 'train-ddp', '--help'], capture_output=True, text=True, check=True).stdout
+    assert 'torchrun' in out and '--nproc_per_node' in out and '--out' in out
 
 
 def test_unknown_parameter_is_refused(tmp_path):

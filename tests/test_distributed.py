@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
-ARGS = ['-m', 'pertlearn.distributed', '--cpu', '--n-train', '256', '--bs', '64', '--epochs', '2', '--ch', '4', '--latent', '8',
+ARGS = ['-m', 'pertlearn.cli', 'train-ddp', '--cpu', '--n-train', '256', '--bs', '64', '--epochs', '2', '--ch', '4', '--latent', '8',
         '--arch', 'mnist_conv', '--no-progress', '--double']
 
 def _run(cmd, tmp_path):
@@ -16,10 +16,11 @@ def _run(cmd, tmp_path):
 def test_two_processes_match_one(tmp_path):
     two = _run([str(BIN/'torchrun'), '--standalone', '--nproc_per_node', '2', *ARGS, '--out', str(tmp_path/'two')], tmp_path)
     assert '2 process(es)' in two.stdout
-    _run([sys.executable, *ARGS, '--out', str(tmp_path/'one')], tmp_path)
-    from pertlearn.distributed import compare_sets
+    one = _run([sys.executable, *ARGS, '--out', str(tmp_path/'one')], tmp_path)
+    assert '1 process(es)' in one.stdout
+    from pertlearn.distributed import _compare_sets
     from pertlearn.perturbation import PerturbationSet
-    d = compare_sets(tmp_path/'one', tmp_path/'two')
+    d = _compare_sets(tmp_path/'one', tmp_path/'two')
     # float64 (--double): the only difference left is the order of sums, far below Adam's ε; every tensor agrees
     # (in float32 Adam amplifies rounding noise where a true gradient is ~0: see nbs/12_distributed.ipynb)
     assert d['all_tensors'] < 1e-6, d
