@@ -126,7 +126,7 @@ def parser()->argparse.ArgumentParser:
                        description="Run an experiment notebook headless (papermill). Writes params.json, the executed notebook, metrics.json and figures to the run folder.")
     r.add_argument('experiment', choices=sorted(EXPERIMENTS))
     r.add_argument('--profile', choices=PROFILES, default=None,
-                   help="parameter profile: 'quick' (minutes on a CPU), 'medium' (full MNIST, 30-45 min on 2 CPU cores; needs -p data_path), "
+                   help="parameter profile: 'quick' (minutes on a CPU), 'medium' (full MNIST, under an hour on 2 CPU cores; needs -p data_path), "
                         "'full' (the reference's schedules, for a GPU; the default)")
     r.add_argument('--quick', action='store_true', help="short for --profile quick")
     r.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'),
