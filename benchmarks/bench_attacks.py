@@ -122,8 +122,8 @@ def main():
     print(f"device {dev}, threads {torch.get_num_threads()}; set: {desc}; classifier: MNISTConvNet")
 
     # --- latent PGD: early stop off so both do exactly `steps` steps on every example
-    atk = LatentPGD(model, ps, eps, steps=steps, early_stop=False, generator=torch.Generator(dev).manual_seed(0))
-    small = LatentPGD(model, ps, eps, steps=1, early_stop=False, generator=0)
+    atk = LatentPGD(model, ps, eps, steps=steps, restarts=1, early_stop=False, generator=torch.Generator(dev).manual_seed(0))
+    small = LatentPGD(model, ps, eps, steps=1, restarts=1, early_stop=False, generator=0)
     t_lib = timeit(lambda: atk(x, y), dev, reps, lambda: small(x[:2], y[:2]))
     t_plain = timeit(lambda: plain_latent_pgd(model, ps, x, y, eps, steps, torch.Generator(dev).manual_seed(0)), dev, reps,
                      lambda: plain_latent_pgd(model, ps, x[:2], y[:2], eps, 1, torch.Generator(dev).manual_seed(0)))

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches, keep_best, gradient_ascent, default_step_size
-from .utils import as_generator, channels_last, check_finite_positive, check_int, check_images, check_labels, renamed_kwargs
+from .utils import as_generator, channels_last, folded_batchnorm, check_finite_positive, check_int, check_images, check_labels, renamed_kwargs
 
 # %% auto #0
 __all__ = ['frozen_eval', 'attack_objective', 'device_generator', 'Attack', 'LatentPGD', 'linear_latent_radius', 'LinfPGD',
@@ -23,14 +23,14 @@ __all__ = ['frozen_eval', 'attack_objective', 'device_generator', 'Attack', 'Lat
 # %% ../nbs/07_attacks.ipynb #4bcf6eaa
 @contextmanager
 def frozen_eval(*models:nn.Module): # models to freeze (None is skipped)
-    "Eval mode, no parameter gradients and channels-last convolutions (CPU) for `models` inside the block; all restored after."
+    "Eval mode, no parameter gradients, batch norm folded into convolutions and channels-last convolutions (CPU) for `models` inside the block; all restored after."
     saved = []
     for m in models:
         if m is None or not isinstance(m, nn.Module): continue
         saved.append(([(mod, mod.training) for mod in m.modules()], [(p, p.requires_grad) for p in m.parameters()]))
         m.eval(); m.requires_grad_(False)
     try:
-        with channels_last(*models): yield
+        with folded_batchnorm(*models), channels_last(*models): yield
     finally:
         for mods, params in saved:
             for mod, t in mods: mod.training = t

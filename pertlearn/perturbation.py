@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .cvae import CVAE, whitened_offset, save_cvae, load_cvae
-from .utils import atomic_write_json, check_finite_positive, check_int, check_images, renamed_kwargs
+from .utils import atomic_write_json, check_finite_positive, check_int, check_images, renamed_kwargs, channels_last, folded_batchnorm
 
 # %% auto #0
 __all__ = ['project_l2', 'sample_ball', 'offset_stats', 'iter_batches', 'PerturbationSet', 'pretrained_dir', 'list_pretrained',
@@ -265,11 +265,12 @@ def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
     def step(grad):   # a normalised-gradient step of length α (zero where the gradient is zero)
         gn = grad.norm(dim=1, keepdim=True)
         return alpha * torch.where(gn > 0, grad / gn.clamp_min(1e-12), torch.zeros_like(grad))
-    for r in range(restarts):
-        if r == 0 and init is not None: u = project_l2(init.detach().to(x.device), eps)
-        elif random_start:
-            gdev = generator.device if generator is not None else x.device
-            u = sample_ball(B, d, 1.0, 'uniform', generator, device=gdev).to(x.device) * eps  # scaled: ε may be per example
-        else: u = torch.zeros(B, d, device=x.device)
-        best_u, best_v = gradient_ascent(value, u, steps, step, lambda u: project_l2(u, eps), best_u, best_v)
+    with folded_batchnorm(ps.cvae), channels_last(ps.cvae):   # the frozen generator's fast form (utilities chapter)
+        for r in range(restarts):
+            if r == 0 and init is not None: u = project_l2(init.detach().to(x.device), eps)
+            elif random_start:
+                gdev = generator.device if generator is not None else x.device
+                u = sample_ball(B, d, 1.0, 'uniform', generator, device=gdev).to(x.device) * eps  # scaled: ε may be per example
+            else: u = torch.zeros(B, d, device=x.device)
+            best_u, best_v = gradient_ascent(value, u, steps, step, lambda u: project_l2(u, eps), best_u, best_v)
     return best_u, best_v

@@ -150,6 +150,7 @@ class TrainModeForward(nn.Module):
     "Call `model` in training mode (batch statistics, dropout) leaving its modes and BN running statistics as they were."
     def __init__(self, model:nn.Module): # the classifier to wrap (shared, not copied)
         super().__init__(); self.model = model
+    fold_batchnorm = False   # its forward uses batch statistics: `folded_batchnorm` must leave its norms alone
     def forward(self, *args, **kw):
         mods = list(self.model.modules())
         modes = [m.training for m in mods]

@@ -15,7 +15,7 @@ import torch
 __all__ = ['atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device', 'seed_everything',
            'as_generator', 'derive_seed', 'n_params', 'check_finite_positive', 'check_int', 'check_prob',
            'check_images', 'check_labels', 'check_device', 'check_writable', 'tune_allocator', 'channels_last',
-           'renamed_kwargs']
+           'folded_batchnorm', 'renamed_kwargs']
 
 # %% ../nbs/00a_utils.ipynb #62f97490
 def _umask():
@@ -232,6 +232,47 @@ def channels_last(*models): # modules to convert for the block (None and non-mod
     try: yield
     finally:
         for m in done: m.to(memory_format=torch.contiguous_format)
+
+# %% ../nbs/00a_utils.ipynb #fold-code
+def _chain(seq:torch.nn.Sequential):
+    "(parent, name, module) of the modules a plain `Sequential` runs, in order, nested plain `Sequential`s opened."
+    for name, m in seq.named_children():
+        if type(m).forward is torch.nn.Sequential.forward: yield from _chain(m)
+        else: yield seq, name, m
+
+def _foldable(conv, bn, uses)->bool:
+    return (type(conv) is torch.nn.Conv2d and type(bn) is torch.nn.BatchNorm2d and not bn.training
+            and bn.running_mean is not None and bn.num_features == conv.out_channels
+            and not any(p.requires_grad for p in conv.parameters()) and uses[id(conv)] == 1 and uses[id(bn)] == 1)
+
+@contextmanager
+def folded_batchnorm(*models): # modules to fold in for the block (None and non-modules are skipped)
+    "Inside the block, eval-mode batch norms that directly follow a frozen convolution are folded into it; restored after."
+    saved = []
+    if os.environ.get('PERTLEARN_FOLD_BN', '1') != '0':
+        for m in models:
+            if not isinstance(m, torch.nn.Module) or getattr(m, 'fold_batchnorm', True) is False: continue
+            uses = {}
+            for _, mod in m.named_modules(remove_duplicate=False): uses[id(mod)] = uses.get(id(mod), 0) + 1
+            for seq in list(m.modules()):
+                if type(seq).forward is not torch.nn.Sequential.forward: continue
+                chain = list(_chain(seq))
+                for (_, _, conv), (parent, name, bn) in zip(chain, chain[1:]):
+                    if getattr(parent, name) is not bn or not _foldable(conv, bn, uses): continue
+                    with torch.no_grad():
+                        s = torch.rsqrt(bn.running_var + bn.eps)
+                        if bn.affine: s = s * bn.weight
+                        b = ((conv.bias if conv.bias is not None else 0) - bn.running_mean) * s
+                        if bn.affine: b = b + bn.bias
+                        w = conv.weight * s.view(-1, 1, 1, 1)
+                    saved.append((conv, conv.weight, conv.bias, parent, name, bn))
+                    conv.weight, conv.bias = torch.nn.Parameter(w, False), torch.nn.Parameter(b, False)
+                    setattr(parent, name, torch.nn.Identity())
+    try: yield
+    finally:
+        for conv, w, b, parent, name, bn in reversed(saved):
+            conv.weight, conv.bias = w, b
+            setattr(parent, name, bn)
 
 # %% ../nbs/00a_utils.ipynb #7d2e8b4a
 import functools, warnings
