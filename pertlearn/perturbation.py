@@ -222,9 +222,10 @@ def gradient_ascent(value, # f(z) -> ((B,) values to maximise, (B,) bool "done" 
     best_v = torch.full((B,), -float('inf'), device=z.device) if best_v is None else best_v
     active = torch.ones(B, dtype=torch.bool, device=z.device)
     for t in range(steps + 1):
-        z = z.detach().requires_grad_(True)
-        v, finished = value(z)
-        grad, = torch.autograd.grad(v.sum(), z)
+        last = t == steps   # the last iterate is only scored: no backward pass for a step that is never taken
+        z = z.detach().requires_grad_(not last)
+        with torch.set_grad_enabled(not last): v, finished = value(z)
+        if not last: grad, = torch.autograd.grad(v.sum(), z)
         with torch.no_grad():
             best_v, best = keep_best(best_v, best, torch.nan_to_num(v.detach(), nan=-float('inf')), z.detach())
             if finished is not None: active &= ~finished
