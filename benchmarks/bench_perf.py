@@ -13,6 +13,7 @@ code), with the `MNISTConvNet` classifier, it measures
   certify    s/example of `LatentSmoother.certify` (n0=100, n=1000) of BASE and of today, at today's default batch and
              at the other batches in --cert-batches (how the default was chosen), and a plain-PyTorch CERTIFY loop
   FLOPs      forward FLOPs per image (prior + recognition + generator, `torch.utils.flop_counter`)
+  folding    today's PGD and certification with `folded_batchnorm` switched off (PERTLEARN_FOLD_BN=0), in phase 2
   peak RSS   the process high-water mark after each phase (monotone)
 
 The allocator (`pertlearn.utils.tune_allocator`, which pertlearn's entry points apply) is process-wide and cannot be
@@ -22,7 +23,7 @@ today with the tuned allocator (phase 2) over BASE with glibc's default (phase 1
 gets. Each time is the minimum over `--reps` interleaved repetitions. Run it on an idle machine: the phases run one after
 the other, so load that changes between them shows in the cross-phase ratio.
 
-    python benchmarks/bench_perf.py                 # full sizes (make bench; about 6 minutes on an idle 2-core machine)
+    python benchmarks/bench_perf.py                 # full sizes (make bench; about 8 minutes on an idle 2-core machine)
     python benchmarks/bench_perf.py --quick         # tiny sizes: a smoke test in seconds
 """
 from __future__ import annotations
@@ -57,6 +58,23 @@ def load_base(commit:str=BASE):
     sys.path.insert(0, str(tmp))
     return (importlib.import_module('pertlearn_base.perturbation'), importlib.import_module('pertlearn_base.attacks'),
             importlib.import_module('pertlearn_base.certify'))
+
+
+class env:
+    "Environment variables set inside the block (pertlearn's switches: PERTLEARN_FOLD_BN, PERTLEARN_CHANNELS_LAST)."
+    def __init__(self, **kv): self.kv = kv
+    def __enter__(self): self.old = {k: os.environ.get(k) for k in self.kv}; os.environ.update(self.kv)
+    def __exit__(self, *a):
+        for k, v in self.old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+
+def off(fn, **kv):
+    "`fn` with the given switches set."
+    def g():
+        with env(**kv): return fn()
+    return g
 
 
 def train_loop(model, x, xt, n):
@@ -102,6 +120,7 @@ def setup(cv, clf, base, a):
              pgd_plain=lambda: plain_latent_pgd(clf, ps, x, y, eps, steps, torch.Generator().manual_seed(0)),
              cert_before=certs(bsm), cert_after=certs(sm),
              cert_plain=lambda: [plain_certify_one(clf, ps, xc[i:i+1], 1.0, a.n0, a.n, 0.001, sm.batch, torch.Generator().manual_seed(i)) for i in range(len(xc))])
+    f['pgd_after_nofold'], f['cert_after_nofold'] = off(f['pgd_after'], PERTLEARN_FOLD_BN='0'), off(f['cert_after'], PERTLEARN_FOLD_BN='0')
     for b in a.cert_batches:
         if b != sm.batch: f[f'cert_after_b{b}'] = certs(LatentSmoother(clf, ps, 1.0, 10, batch=b))
     # warm-up: one small call of each path (thread pool, oneDNN primitives)
@@ -164,6 +183,8 @@ def main():
                      f"{p1['cert_after'] / nc:.2f} | {p2['cert_after'] / nc:.2f} | {p1['cert_before'] / p2['cert_after']:.2f}× | {p2['cert_plain'] / p2['cert_after']:.2f}× |")
         for b in a.cert_batches:
             if b != bdef: lines.append(f"| {name} | | certify s/example at batch {b} | | | | {p2[f'cert_after_b{b}'] / nc:.2f} | {p1['cert_before'] / p2[f'cert_after_b{b}']:.2f}× | |")
+        lines.append(f"| {name} | | latent PGD / certify without batch-norm folding (PERTLEARN_FOLD_BN=0) | | | | "
+                     f"{p2['pgd_after_nofold'] * f50:.2f} / {p2['cert_after_nofold'] / nc:.2f} | folding: {p2['pgd_after_nofold'] / p2['pgd_after']:.2f}× / {p2['cert_after_nofold'] / p2['cert_after']:.2f}× | |")
         lines.append(f"| {name} | | process peak RSS MB after the phase (monotone) | | {p1['rss']:.0f} | {p1['rss']:.0f} | {p2['rss']:.0f} | | |")
     print('\n'.join(lines))
     print(f"\nafter/before: today's code with the tuned allocator over {BASE}'s code with glibc's default allocator (> 1: today is faster);"
