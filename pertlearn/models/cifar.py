@@ -21,21 +21,21 @@ class Bottleneck(nn.Module):
                  mid:int, # bottleneck channels
                 ):
         super().__init__()
-        self.body = nn.Sequential(nn.BatchNorm2d(ch), nn.ReLU(), nn.Conv2d(ch, mid, 1, bias=False),
-                                  nn.BatchNorm2d(mid), nn.ReLU(), nn.Conv2d(mid, mid, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(mid), nn.ReLU(), nn.Conv2d(mid, ch, 1))
-    def forward(self, x): return x + self.body(x)
+        self.body = nn.Sequential(nn.BatchNorm2d(ch), nn.ReLU(inplace=True), nn.Conv2d(ch, mid, 1, bias=False),
+                                  nn.BatchNorm2d(mid), nn.ReLU(inplace=True), nn.Conv2d(mid, mid, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(mid), nn.ReLU(inplace=True), nn.Conv2d(mid, ch, 1))
+    def forward(self, x): return self.body(x).add_(x)   # in place: the last conv's output is no one else's (same sum, one tensor less)
 
 def _trunk(ci, ch, mid, n_blocks, co):
     "conv ci→ch, `n_blocks` bottlenecks, BN-ReLU-conv ch→co (all 3×3, full resolution)."
     return nn.Sequential(nn.Conv2d(ci, ch, 3, padding=1), *[Bottleneck(ch, mid) for _ in range(n_blocks)],
-                         nn.BatchNorm2d(ch), nn.ReLU(), nn.Conv2d(ch, co, 3, padding=1))
+                         nn.BatchNorm2d(ch), nn.ReLU(inplace=True), nn.Conv2d(ch, co, 3, padding=1))
 
 class ResidualEncoder(nn.Module):
     "Residual trunk to `head_ch` channels, flattened into linear heads for a Gaussian's mean and bounded log-variance."
     def __init__(self, in_ch:int, latent:int, size:int=32, ch:int=64, mid:int=16, n_blocks:int=4, head_ch:int=16):
         super().__init__()
-        self.body = nn.Sequential(_trunk(in_ch, ch, mid, n_blocks, head_ch), nn.BatchNorm2d(head_ch), nn.ReLU(), nn.Flatten())
+        self.body = nn.Sequential(_trunk(in_ch, ch, mid, n_blocks, head_ch), nn.BatchNorm2d(head_ch), nn.ReLU(inplace=True), nn.Flatten())
         nf = head_ch * size * size
         self.mu, self.logvar = nn.Linear(nf, latent), nn.Linear(nf, latent)
     def forward(self, x):
