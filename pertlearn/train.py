@@ -17,11 +17,12 @@ from fastai.callback.progress import ProgressCallback
 from fastai.optimizer import OptimWrapper
 from .cvae import CVAE, CVAELoss, CVAEOutput, save_tensors, load_tensors, save_cvae, reparameterize, recon_loss, kl_gaussian
 from .data.core import EpochSetter, BatchLoader
-from .utils import atomic_write_json, check_finite_positive, check_int, as_generator, derive_seed
+from .utils import atomic_write_json, check_finite_positive, check_int, as_generator, derive_seed, rss_bytes, release_memory
 
 # %% auto #0
 __all__ = ['piecewise', 'reference_schedules', 'Schedules', 'LossTerm', 'History', 'Checkpoint', 'load_checkpoint',
-           'run_fingerprint', 'checkpoint_mismatch', 'adam', 'TableProgress', 'cvae_learner', 'train_cvae']
+           'run_fingerprint', 'checkpoint_mismatch', 'ReleaseMemory', 'adam', 'TableProgress', 'cvae_learner',
+           'train_cvae']
 
 # %% ../nbs/05_train.ipynb #cf0ba22f
 def piecewise(xs, ys):
@@ -186,6 +187,14 @@ def checkpoint_mismatch(path, # checkpoint folder
     return {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
 
 # %% ../nbs/05_train.ipynb #81ae4559
+class ReleaseMemory(Callback):
+    "After an epoch, give the heap's free pages back to the system (`release_memory`) once the process grew by `slack` bytes since the last time."
+    order = 90
+    def __init__(self, slack:int=128 * 2**20): self.slack, self.mark = check_int('slack', slack, 0), None
+    def before_fit(self): self.mark = rss_bytes()
+    def after_epoch(self):
+        if self.mark is not None and rss_bytes() - self.mark > self.slack: release_memory(); self.mark = rss_bytes()
+
 def adam(params, **kw):
     "PyTorch's Adam, fused (one kernel for all parameters: ~10× faster steps on CPU for a 7M-parameter model)."
     return torch.optim.Adam(params, fused=True, **kw)
@@ -223,7 +232,7 @@ def train_cvae(model:CVAE, dls, # the model and fastai DataLoaders of pairs
     check_int('epochs', epochs); check_finite_positive('lr_max', lr_max); check_finite_positive('beta_max', beta_max, allow_zero=True)
     if on_mismatch not in ('error', 'restart'): raise ValueError(f"on_mismatch must be 'error' or 'restart', got {on_mismatch!r}")
     sch = schedules or reference_schedules(epochs, lr_max, beta_max)
-    extra = [Schedules(sch.get('lr'), sch.get('beta'))]
+    extra = [Schedules(sch.get('lr'), sch.get('beta')), ReleaseMemory()]
     fp = run_fingerprint(model, dls, epochs, sch, recon) if ckpt_dir is not None else {}
     if ckpt_dir is not None: extra.append(Checkpoint(ckpt_dir, config, fp))
     learn = cvae_learner(model, dls, recon, extra + list(cbs or []), progress)

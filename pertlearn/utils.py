@@ -14,8 +14,8 @@ import torch
 # %% auto #0
 __all__ = ['atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device', 'seed_everything',
            'as_generator', 'derive_seed', 'n_params', 'check_finite_positive', 'check_int', 'check_prob',
-           'check_images', 'check_labels', 'check_device', 'check_writable', 'tune_allocator', 'channels_last',
-           'folded_batchnorm', 'renamed_kwargs']
+           'check_images', 'check_labels', 'check_device', 'check_writable', 'tune_allocator', 'rss_bytes',
+           'release_memory', 'channels_last', 'folded_batchnorm', 'renamed_kwargs']
 
 # %% ../nbs/00a_utils.ipynb #62f97490
 def _umask():
@@ -214,6 +214,23 @@ def tune_allocator(children:bool=True, # also set GLIBC_TUNABLES so processes st
     if children and applied:
         os.environ['GLIBC_TUNABLES'] = ':'.join([t for t in user.split(':') if t] + [f'glibc.malloc.{k}={v}' for k, v in applied.items()])
     return applied
+
+# %% ../nbs/00a_utils.ipynb #c3e1a7d1
+def rss_bytes()->int:
+    "The resident set size of this process in bytes (Linux `/proc/self/statm`); 0 where it cannot be read."
+    try:
+        with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    except (OSError, ValueError, IndexError, AttributeError): return 0
+
+def release_memory()->int:
+    "Collect garbage and give the C heap's free pages back to the system (glibc `malloc_trim`): the resident bytes released (0 where it does not apply)."
+    import gc, ctypes, platform
+    before = rss_bytes(); gc.collect()
+    if platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc':
+        try: ctypes.CDLL('libc.so.6').malloc_trim(0)
+        except (OSError, AttributeError): pass
+    return max(0, before - rss_bytes())
+
 
 # %% ../nbs/00a_utils.ipynb #eaa599db
 from contextlib import contextmanager
