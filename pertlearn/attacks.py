@@ -301,7 +301,7 @@ class RandomMembers(Attack):
 def robust_accuracy(attack:Attack, # an attack (its radius is replaced by each ε in turn), e.g. `LatentPGD(model, ps, steps=20)`
                     data, # (x, y) tensors or an iterable of (x, y) batches
                     eps_list, # radii; 0 means clean accuracy
-                    bs:int=256, # batch size when `data` are tensors
+                    bs:int=128, # batch size when `data` are tensors (memory: a batch's attack activations; 128 as the benchmarks)
                    )->pd.DataFrame:
     "Accuracy of `attack.model` under `attack` at each radius: a DataFrame (eps, accuracy, n), non-increasing in ε."
     if not isinstance(attack, Attack): raise TypeError(f"attack must be an Attack (e.g. LatentPGD(model, ps)), got {type(attack).__name__}")
