@@ -199,12 +199,12 @@ def check_writable(path:str|Path, # a folder (or file) the caller will create or
     return p
 
 # %% ../nbs/00a_utils.ipynb #fde103b4
-_MALLOC_TUNABLES = dict(mmap_threshold=32 * 2**20, trim_threshold=512 * 2**20, top_pad=64 * 2**20)
+_MALLOC_TUNABLES = dict(mmap_threshold=256 * 2**20, trim_threshold=512 * 2**20, top_pad=64 * 2**20)
 _MALLOPT = dict(trim_threshold=-1, top_pad=-2, mmap_threshold=-3)  # M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
 
 def tune_allocator(children:bool=True, # also set GLIBC_TUNABLES so processes started from here get the same settings
                   )->dict:
-    "Keep freed memory in glibc's heap (mmap threshold 32 MiB, trim threshold 512 MiB): the settings applied, {} where it does not apply."
+    "Keep freed memory in glibc's heap (mmap threshold 256 MiB, trim threshold 512 MiB): the settings applied, {} where it does not apply."
     import ctypes, platform
     if os.environ.get('PERTLEARN_MALLOC', '1') == '0' or platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return {}
     try: libc = ctypes.CDLL('libc.so.6')
