@@ -29,7 +29,7 @@ def add_learn_args(p):
     p.add_argument('--min-quality', type=float, default=1.0,
                    help='exit with status 3 unless identity/approx error on validation pairs exceeds this (0: accept any set)')
     p.add_argument('--arch', default='auto', choices=['auto', 'mnist_conv', 'mnist_stn', 'conv_pairs'],
-                   help="'auto': square images up to 48x48 use the conv CVAE, others the generic conv CVAE")
+                   help="'auto': the generic conv CVAE (ConvPairCVAE) at any size, the fastest for its quality in benchmarks/results/sweep_learn.md")
     p.add_argument('--latent', type=int, default=32); p.add_argument('--ch', type=int, default=32, help='conv width')
     p.add_argument('--bs', type=int, default=64); p.add_argument('--lr-max', type=float, default=1e-3)
     p.add_argument('--beta-max', type=float, default=1.0); p.add_argument('--recon', default='bce', choices=['bce', 'mse'])

@@ -37,7 +37,7 @@ def _swap_into_place(src:Path, out:Path):
 def learn_set(pairs:str|Path|PairData, # folder or CSV of pairs (see `load_pairs`), or loaded `PairData`
               out:str|Path, # output folder of the saved set (must not exist unless `overwrite`)
               epochs:int|None=None, # training epochs (None: enough for `steps` optimizer steps)
-              arch:str='auto', # 'auto' (by image size), 'mnist_conv', 'mnist_stn' or 'conv_pairs'
+              arch:str='auto', # 'auto' (= 'conv_pairs'), 'mnist_conv', 'mnist_stn' or 'conv_pairs'
               latent:int=32, ch:int=32, # latent dimension, conv width
               bs:int=64, lr_max:float=1e-3, beta_max:float=1.0, # batch size, peak lr, final β
               recon:str='bce', # reconstruction loss: 'bce' or 'mse'

@@ -25,12 +25,12 @@ def _copy(src, dst): shutil.copytree(src, dst); return dst
 
 def test_learn_from_folder_and_reload(rts_pairs, tmp_path):
     ps, rep = learn_set(rts_pairs, tmp_path/'set', valid_pct=0.25, **TINY)
-    assert rep['arch'] == 'mnist_conv' and rep['data']['shape'] == [1, 42, 42] and rep['data']['n_valid'] == 24
+    assert rep['arch'] == 'conv_pairs' and rep['data']['shape'] == [1, 42, 42] and rep['data']['n_valid'] == 24
     for k in ('identity', 'approx_pgd', 'approx_encoder', 'expected', 'kl'): assert math.isfinite(rep['metrics'][k]), k
     for k in ('median', 'q90', 'max', 'percentile'): assert k in rep['offsets']
     assert rep['eps'] > 0 and json.loads((tmp_path/'set'/'report.json').read_text())['eps'] == rep['eps']
     cfg = json.loads((tmp_path/'set'/'model.json').read_text())
-    assert cfg['arch'] == 'mnist_conv' and 'pertlearn_version' in cfg
+    assert cfg['arch'] == 'conv_pairs' and 'pertlearn_version' in cfg
     ps2 = PerturbationSet.load(tmp_path/'set')
     x = load_pairs(rts_pairs, max_pairs=4).floats()[0]
     g = lambda: torch.Generator().manual_seed(1)

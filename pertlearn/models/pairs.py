@@ -67,11 +67,10 @@ def choose_arch(shape:tuple, # (C, H, W) of the images
                 latent:int=32, # latent dimension
                 ch:int=32, # conv width
                )->tuple[str, dict]:
-    "(architecture name, constructor arguments) for images of `shape`: small squares → `ConvCVAE`, else `ConvPairCVAE`."
+    "(architecture name, constructor arguments) for images of `shape`: `ConvPairCVAE` unless `arch` names another."
     C, H, W = shape
     if C not in (1, 3): raise ValueError(f"images must have 1 or 3 channels, got {C}")
-    small_square = H == W and 8 <= H <= 48
-    if arch == 'auto': arch = 'mnist_conv' if small_square else 'conv_pairs'
+    if arch == 'auto': arch = 'conv_pairs'   # measured: benchmarks/results/sweep_learn.md
     if arch in ('mnist_conv', 'mnist_stn'):
         if H != W or H < 8: raise ValueError(f"{arch} needs square images of at least 8×8, got {H}×{W}; use arch='conv_pairs'")
         if arch == 'mnist_conv': return arch, dict(latent=latent, size=H, in_ch=C, ch=ch, enc_ch=max(8, ch // 4))
