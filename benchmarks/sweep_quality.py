@@ -171,7 +171,7 @@ def main():
     ap.add_argument('--jobs', type=int, default=1, help='configurations run in parallel (each in its own process)')
     ap.add_argument('--threads', type=int, default=2, help='torch threads per configuration')
     ap.add_argument('--out', default=str(RESULTS), help='results folder')
-    ap.add_argument('--rerun', action='store_true', help='run configurations already in the CSV again')
+    ap.add_argument('--rerun', action='store_true', help='run the configurations asked for again even when in the CSV (other rows are kept)')
     ap.add_argument('--name', default='sweep_quality', help='base name of the CSV, table and plot in --out')
     ap.add_argument('--one', default=None, help=argparse.SUPPRESS)
     ap.add_argument('--samples-dir', default=None, help=argparse.SUPPRESS)
@@ -182,10 +182,10 @@ def main():
     cfgs = grid(a.configs); rows = {}
     global NAME; NAME = a.name
     csv = out / f'{NAME}.csv'
-    if csv.exists() and not a.rerun:
+    if csv.exists():   # rows of other configurations are always kept; --rerun redoes the ones asked for
         import pandas as pd
         rows = {r['key']: {k: v for k, v in r.items() if not (isinstance(v, float) and v != v)} for r in pd.read_csv(csv).to_dict('records')}
-    todo = [c for c in cfgs if key(c) not in rows or 'error' in rows[key(c)]]
+    todo = [c for c in cfgs if a.rerun or key(c) not in rows or 'error' in rows[key(c)]]
     import torch
     machine = (f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}; {a.jobs} configurations at a time, "
                f"{a.threads} threads each (wall times depend on the load: compare within one sweep).")

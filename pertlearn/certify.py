@@ -68,7 +68,7 @@ class LatentSmoother:
                  ps:PerturbationSet, # the learned set
                  sigma:float, # latent noise scale s (see `sigma_for_radius`)
                  num_classes:int, # number of classes of `model`
-                 batch:int=128): # most decoded members per forward pass (128 was fastest per member of 32–1000 on CPU: the activations stay in cache; `benchmarks/bench_perf.py`)
+                 batch:int=250): # most decoded members per forward pass (250 was the fastest or within 3% of it among 128–1000 on CPU, with a quarter of 1000's memory: `benchmarks/results/bench_perf.txt`)
         check_finite_positive('sigma', sigma); check_int('num_classes', num_classes, 2); check_int('batch', batch)
         self.model, self.ps, self.sigma, self.num_classes, self.batch = model, ps, float(sigma), num_classes, max(1, int(batch))
 
