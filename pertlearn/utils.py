@@ -202,13 +202,18 @@ def check_writable(path:str|Path, # a folder (or file) the caller will create or
 _MALLOC_TUNABLES = dict(mmap_threshold=256 * 2**20, trim_threshold=512 * 2**20, top_pad=64 * 2**20)
 _MALLOPT = dict(trim_threshold=-1, top_pad=-2, mmap_threshold=-3)  # M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
 
+def _glibc():
+    "The C library through ctypes where it is glibc; None elsewhere (macOS, Windows, musl)."
+    import ctypes, platform
+    if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return None
+    try: return ctypes.CDLL('libc.so.6')
+    except OSError: return None
+
 def tune_allocator(children:bool=True, # also set GLIBC_TUNABLES so processes started from here get the same settings
                   )->dict:
     "Keep freed memory in glibc's heap (mmap threshold 256 MiB, trim threshold 512 MiB): the settings applied, {} where it does not apply."
-    import ctypes, platform
-    if os.environ.get('PERTLEARN_MALLOC', '1') == '0' or platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return {}
-    try: libc = ctypes.CDLL('libc.so.6')
-    except OSError: return {}
+    libc = None if os.environ.get('PERTLEARN_MALLOC', '1') == '0' else _glibc()
+    if libc is None: return {}
     user = os.environ.get('GLIBC_TUNABLES', '')
     applied = {k: v for k, v in _MALLOC_TUNABLES.items() if f'glibc.malloc.{k}' not in user and libc.mallopt(_MALLOPT[k], v) == 1}
     if children and applied:
@@ -224,11 +229,12 @@ def rss_bytes()->int:
 
 def release_memory()->int:
     "Collect garbage and give the C heap's free pages back to the system (glibc `malloc_trim`): the resident bytes released (0 where it does not apply)."
-    import gc, ctypes, platform
+    import gc
     before = rss_bytes(); gc.collect()
-    if platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc':
-        try: ctypes.CDLL('libc.so.6').malloc_trim(0)
-        except (OSError, AttributeError): pass
+    libc = _glibc()
+    if libc is not None:
+        try: libc.malloc_trim(0)
+        except AttributeError: pass
     return max(0, before - rss_bytes())
 
 
