@@ -21,6 +21,8 @@ def one(setting, batch:int, steps:int, quick:bool)->dict:
     elif setting is not None:   # the old setting: mmap 32 MiB, trim 512 MiB, top pad 64 MiB
         libc = ctypes.CDLL('libc.so.6'); libc.mallopt(-3, setting << 20); libc.mallopt(-1, 512 << 20); libc.mallopt(-2, 64 << 20)
     import torch
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_cifar import train_step, peak_rss_mb   # the CIFAR benchmark's step and high-water mark (VmHWM, reset by exec)
     from pertlearn.models.cifar import ResidualCVAE, SmallResidualCVAE
     from pertlearn.cvae import CVAELoss
     from pertlearn.train import adam
@@ -28,14 +30,13 @@ def one(setting, batch:int, steps:int, quick:bool)->dict:
     m = (SmallResidualCVAE() if quick else ResidualCVAE()).train()
     opt, loss = adam(m.parameters(), lr=1e-4), CVAELoss('bce')
     x, xt = torch.rand(batch, 3, 32, 32), torch.rand(batch, 3, 32, 32)
-    def step():
-        l = loss(m(x, xt), xt); opt.zero_grad(); l.backward(); opt.step()
+    step = lambda: train_step(m, opt, loss, x, xt)
     step()   # warm-up
     best, faults = float('inf'), []
     for _ in range(steps):
         r0 = resource.getrusage(resource.RUSAGE_SELF); t = time.perf_counter(); step()
         best = min(best, time.perf_counter() - t); faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0.ru_minflt)
-    return dict(img_s=batch / best, faults=min(faults), rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return dict(img_s=batch / best, faults=min(faults), rss_mb=peak_rss_mb())
 
 
 def main():
