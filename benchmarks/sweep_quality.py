@@ -19,12 +19,23 @@ Grids (`--configs`):
   tiny      2 configurations with tiny budgets (a smoke test in seconds)
   or a JSON list of configuration dicts, e.g. '[{"arch": "mnist_stn", "ch": 8, "latent": 32, "epochs": 4}]'
 
+Other experiments (`--experiment`), each scored the same way on its own validation pairs:
+  corruptions   `residual_small` CVAEs on the embedded corrupted digits (`pertlearn run corruptions --quick`'s data:
+                1,500 images, 150 held out; each held-out image paired with all 12 training corruptions, 75 images choose
+                ε, the other 75 × 12 pairs score, at most n_test of them). Grids: `quick` (one factor at a time around
+                the quick profile: epochs, width, latent, blocks, batch; 9 configurations) and `tiny`.
+  illumination  `illum_unet` CVAEs on the embedded relighting scenes (24 procedural scenes; 3 training scenes are held out
+                as validation instead of the quick run's 1, so that ε and the score come from different scenes, 16 pairs
+                each). Grids: `quick` (epochs, widths, latents, pairs per scene; 7 configurations) and `tiny`.
+The default --name is sweep_quality for mnist-rts and sweep_<experiment> otherwise.
+
     python benchmarks/sweep_quality.py --configs quick --jobs 8      # 16 cores: 8 configurations at a time, 2 threads each
     python benchmarks/sweep_quality.py --configs tiny --jobs 2
+    python benchmarks/sweep_quality.py --experiment corruptions --configs quick --jobs 1 --threads 1
 
 Writes benchmarks/results/sweep_quality.csv, .md (the table) and .png (quality against wall time) and
 benchmarks/results/sweep_samples/<config>.png. Results already in the CSV are kept and not re-run (`--rerun` to redo).
-Needs only torch, fastai, fastcore, numpy, pandas, matplotlib, safetensors and mlxtend (no Jupyter, no papermill).
+Needs only pertlearn's dependencies (no Jupyter, no papermill).
 """
 from __future__ import annotations
 import argparse, itertools, json, math, os, platform, subprocess, sys, time
@@ -34,12 +45,37 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / 'results'
 NAME = 'sweep_quality'
-DEFAULTS = dict(arch='mnist_stn', ch=16, latent=128, stn_hidden=[512, 128], epochs=8, batch_size=64, lr_max=3e-3,
-                n_train=None, n_test=300, pgd_steps=50, n_samples=8, seed=0)
+EXPERIMENT = 'mnist-rts'   # set by --experiment (and passed to the child processes)
+ALL_DEFAULTS = {
+    'mnist-rts': dict(arch='mnist_stn', ch=16, latent=128, stn_hidden=[512, 128], epochs=8, batch_size=64, lr_max=3e-3,
+                      n_train=None, n_test=300, pgd_steps=50, n_samples=8, seed=0),
+    # `pertlearn run corruptions --quick`: residual_small, the notebook's schedules (lr 1e-3 peaking at 40%, β to 0.01 by half-way)
+    'corruptions': dict(arch='residual_small', latent=64, ch=16, mid=4, n_blocks=1, head_ch=4, epochs=15, batch_size=64,
+                        lr_max=1e-3, beta_max=0.01, n_test=300, pgd_steps=20, n_samples=8, seed=0),
+    # `pertlearn run illumination --quick`: illum_unet on 64×96 crops, train_cvae's default schedules
+    'illumination': dict(arch='illum_unet', widths=[8, 16, 32, 32, 32], latents=[128, 64, 32, 16, 16], epochs=30, batch_size=8,
+                         lr_max=2e-3, beta_max=1.0, repeats=4, n_valid=3, eval_pairs=16, crop=[64, 96], n_test=None,
+                         pgd_steps=20, n_samples=8, seed=0),
+}
+DEFAULTS = ALL_DEFAULTS['mnist-rts']
 
 
 def grid(name:str)->list[dict]:
-    "The configurations of a named grid (or a JSON list)."
+    "The configurations of a named grid of the current --experiment (or a JSON list)."
+    if EXPERIMENT == 'corruptions' and name == 'quick':   # one factor at a time around the quick profile, plus the epochs curve
+        base = dict(ch=16, latent=64, n_blocks=1, epochs=15, batch_size=64)
+        return [base, {**base, 'epochs': 30}, {**base, 'epochs': 45}, {**base, 'ch': 32}, {**base, 'ch': 32, 'epochs': 30},
+                {**base, 'latent': 32}, {**base, 'latent': 128}, {**base, 'n_blocks': 2}, {**base, 'batch_size': 32}]
+    if EXPERIMENT == 'illumination' and name == 'quick':
+        base = dict(widths=[8, 16, 32, 32, 32], latents=[128, 64, 32, 16, 16], epochs=30, repeats=4)
+        return [base, {**base, 'epochs': 60}, {**base, 'epochs': 90}, {**base, 'repeats': 8},
+                {**base, 'widths': [16, 32, 64, 64, 64]}, {**base, 'widths': [16, 32, 64, 64, 64], 'epochs': 60},
+                {**base, 'latents': [64, 32, 16, 8, 8]}]
+    if EXPERIMENT in ('corruptions', 'illumination') and name == 'tiny':
+        return ([dict(epochs=1, ch=8, latent=16, n_test=16, pgd_steps=2, n_samples=2)] if EXPERIMENT == 'corruptions' else
+                [dict(epochs=1, widths=[4, 4, 4, 4, 4], repeats=1, eval_pairs=4, pgd_steps=2, n_samples=2)])
+    if EXPERIMENT != 'mnist-rts' and name in ('quick', 'learn', 'learn-full', 'focus'):
+        raise ValueError(f"grid {name!r} is an mnist-rts grid; {EXPERIMENT} has 'quick', 'tiny' or a JSON list")
     if name == 'quick':
         return [dict(arch='mnist_stn', ch=c, stn_hidden=[128, 64], latent=l, epochs=e, batch_size=b)
                 for c, l, e, b in itertools.product((4, 8, 16), (16, 32, 64), (8, 16, 24, 32), (64, 128))]
@@ -62,8 +98,13 @@ def grid(name:str)->list[dict]:
 
 
 def key(cfg:dict)->str:
-    "A file-name-safe name of a configuration (its non-default values)."
+    "A file-name-safe name of a configuration."
     c = {**DEFAULTS, **cfg}
+    if EXPERIMENT == 'corruptions':
+        return f"res_ch{c['ch']}_mid{c['mid']}_nb{c['n_blocks']}_z{c['latent']}_e{c['epochs']}_b{c['batch_size']}"
+    if EXPERIMENT == 'illumination':
+        j = lambda v: '-'.join(map(str, v))
+        return f"unet_w{j(c['widths'])}_z{j(c['latents'])}_e{c['epochs']}_r{c['repeats']}_b{c['batch_size']}"
     parts = [c['arch'], f"ch{c['ch']}", f"z{c['latent']}", f"e{c['epochs']}", f"b{c['batch_size']}"]
     if c['arch'] == 'mnist_stn': parts.append('h' + 'x'.join(map(str, c['stn_hidden'])))
     if c['n_train'] is not None: parts.append(f"n{c['n_train']}")
@@ -74,53 +115,120 @@ def model_kwargs(c:dict)->dict:
     if c['arch'] == 'mnist_stn': return dict(latent=c['latent'], ch=c['ch'], stn_hidden=list(c['stn_hidden']))
     if c['arch'] == 'mnist_conv': return dict(latent=c['latent'], ch=c['ch'], enc_ch=max(8, c['ch'] // 4))  # as `choose_arch`
     if c['arch'] == 'conv_pairs': return dict(in_ch=1, height=42, width=42, latent=c['latent'], ch=c['ch'])
+    if c['arch'] == 'residual_small': return dict(latent=c['latent'], ch=c['ch'], mid=c['mid'], n_blocks=c['n_blocks'], head_ch=c['head_ch'])
+    if c['arch'] == 'illum_unet': return dict(latents=list(c['latents']), widths=list(c['widths']))
     raise ValueError(f"unknown arch {c['arch']!r}")
+
+
+def train_mnist_rts(c, dev):
+    "Train on MNIST-RTS pairs of the embedded digits; returns (model, dls, train_s, validation (x, x̃) for ε, for scoring)."
+    import torch
+    from pertlearn.utils import seed_everything
+    from pertlearn.cvae import build_cvae
+    from pertlearn.data.mnist_rts import load_mnist, mnist_rts_dls
+    from pertlearn.train import train_cvae
+    data = load_mnist('embedded')
+    dls = mnist_rts_dls(data, n_train=c['n_train'], bs=c['batch_size'], seed=c['seed'], device=dev, n_test=c['n_test'])
+    seed_everything(c['seed'])
+    model = build_cvae(c['arch'], **model_kwargs(c))
+    t0 = time.perf_counter()
+    train_cvae(model, dls, c['epochs'], lr_max=c['lr_max'], recon='bce', progress=False)
+    train_s = time.perf_counter() - t0
+    # the validation pairs, split in two: the first half chooses ε, the second half scores (never the test pairs)
+    xv, xtv = (torch.cat(t) for t in zip(*[(b[0], b[1]) for b in dls.valid]))
+    h = len(xv) // 2
+    return model, dls, train_s, (xv[:h], xtv[:h]), (xv[h:][:c['n_test']], xtv[h:][:c['n_test']])
+
+
+def train_corruptions(c, dev):
+    "Train on the embedded corrupted digits; ε from half the validation images × all training corruptions, score the other half."
+    import torch
+    from pertlearn.utils import seed_everything
+    from pertlearn.cvae import build_cvae
+    from pertlearn.data.corruptions import load_corruptions, corruption_dls, TRAIN_CORRUPTIONS, _pool
+    from pertlearn.train import train_cvae, reference_schedules
+    seed_everything(c['seed'])
+    data = load_corruptions('embedded', n_test=500, seed=c['seed'])   # the quick run's data (cached after the first run)
+    dls = corruption_dls(data, mode='clean', bs=c['batch_size'], seed=c['seed'], device=dev)
+    seed_everything(c['seed'])
+    in_ch, size = data.train.clean.shape[3], data.train.clean.shape[1]
+    model = build_cvae(c['arch'], size=size, in_ch=in_ch, **model_kwargs(c))
+    sch = reference_schedules(c['epochs'], c['lr_max'], c['beta_max'], beta_knots=[(0, 0), (0.5, 1), (1, 1)])
+    t0 = time.perf_counter()
+    train_cvae(model, dls, c['epochs'], schedules=sch, recon='mse', progress=False)
+    train_s = time.perf_counter() - t0
+    pool, va = _pool(data.train, TRAIN_CORRUPTIONS, in_ch, dev), dls.valid.items   # rows: clean, then each training corruption
+    h = len(va) // 2
+    def pairs(items):
+        x = pool[0, items].float().div(255).repeat(len(TRAIN_CORRUPTIONS), 1, 1, 1)
+        xt = torch.cat([pool[k, items] for k in range(1, len(TRAIN_CORRUPTIONS) + 1)]).float().div(255)
+        return x, xt
+    x_s, xt_s = pairs(va[h:])
+    pick = torch.randperm(len(x_s), generator=torch.Generator().manual_seed(c['seed']))[:c['n_test']]
+    return model, dls, train_s, pairs(va[:h]), (x_s[pick], xt_s[pick])
+
+
+def train_illumination(c, dev):
+    "Train on the embedded relighting scenes; the first validation scene's pairs choose ε, the other scenes' pairs score."
+    import torch
+    from pertlearn.utils import seed_everything
+    from pertlearn.cvae import build_cvae
+    from pertlearn.data.illumination import load_illumination, illumination_dls
+    from pertlearn.train import train_cvae
+    seed_everything(c['seed'])
+    data = load_illumination('embedded', n_scenes=24, n_valid=c['n_valid'], seed=c['seed'])
+    dls = illumination_dls(data, mode='random', bs=c['batch_size'], crop=c['crop'], repeats=c['repeats'], eval_pairs=c['eval_pairs'],
+                           seed=c['seed'], device=dev)
+    seed_everything(c['seed'])
+    model = build_cvae('illum_unet', **model_kwargs(c))
+    t0 = time.perf_counter()
+    train_cvae(model, dls, c['epochs'], lr_max=c['lr_max'], beta_max=c['beta_max'], recon='mse', progress=False)
+    train_s = time.perf_counter() - t0
+    xv, xtv = (torch.cat(t) for t in zip(*[(b[0], b[1]) for b in dls.valid.batches(0)]))   # scene-major
+    h = c['eval_pairs']
+    return model, dls, train_s, (xv[:h], xtv[:h]), (xv[h:][:c['n_test']], xtv[h:][:c['n_test']])
+
+
+TRAIN = {'mnist-rts': train_mnist_rts, 'corruptions': train_corruptions, 'illumination': train_illumination}
 
 
 def run_one(cfg:dict, threads:int, samples_dir:Path)->dict:
     "Train and evaluate one configuration in this process; returns its row."
     import torch
     torch.set_num_threads(threads)
-    from pertlearn.utils import seed_everything, tune_allocator
+    from pertlearn.utils import seed_everything, tune_allocator, n_params
     tune_allocator()
-    import pertlearn.models.pairs  # registers conv_pairs
-    from pertlearn.cvae import build_cvae
-    from pertlearn.models.mnist import n_params
-    from pertlearn.data.mnist_rts import load_mnist, mnist_rts_dls
-    from pertlearn.train import train_cvae
+    import pertlearn.models.pairs, pertlearn.models.cifar, pertlearn.models.illumination  # register the architectures
     from pertlearn.perturbation import PerturbationSet
     from pertlearn.metrics import evaluate_set, summarize
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     c = {**DEFAULTS, **cfg}; t_all = time.perf_counter()
     seed_everything(c['seed']); dev = torch.device('cpu')
-    data = load_mnist('embedded')
-    dls = mnist_rts_dls(data, n_train=c['n_train'], bs=c['batch_size'], seed=c['seed'], device=dev, n_test=c['n_test'])
-    seed_everything(c['seed'])
-    model = build_cvae(c['arch'], **model_kwargs(c)); n_par = n_params(model)
+    model, dls, train_s, (x_eps, xt_eps), (x_te, xt_te) = TRAIN[EXPERIMENT](c, dev)
+    n_par = n_params(model)
+    ps = PerturbationSet(model); ps.choose_eps((x_eps, xt_eps), percentile=50)
     t0 = time.perf_counter()
-    train_cvae(model, dls, c['epochs'], lr_max=c['lr_max'], recon='bce', progress=False)
-    train_s = time.perf_counter() - t0
-    # the validation pairs, split in two: the first half chooses ε, the second half scores (never the test pairs)
-    xv, xtv = (torch.cat(t) for t in zip(*[(b[0], b[1]) for b in dls.valid]))
-    h = len(xv) // 2; x_te, xt_te = xv[h:][:c['n_test']], xtv[h:][:c['n_test']]
-    ps = PerturbationSet(model); ps.choose_eps((xv[:h], xtv[:h]), percentile=50)
-    t0 = time.perf_counter()
-    s = summarize(evaluate_set(ps, (x_te, xt_te), steps=c['pgd_steps'], n_samples=c['n_samples'], bs=250, seed=c['seed']))
+    ebs = 16 if EXPERIMENT == 'illumination' else 250
+    s = summarize(evaluate_set(ps, (x_te, xt_te), steps=c['pgd_steps'], n_samples=c['n_samples'], bs=ebs, seed=c['seed']))
     eval_s = time.perf_counter() - t0
     # samples: x, x̃, reconstruction, 4 random members at ‖u‖ = ε
-    k = 6; g = torch.Generator().manual_seed(c['seed'])
-    rec = ps.reconstruct(x_te[:k], xt_te[:k]); sm = ps.sample(x_te[:k], 4, sampling='sphere', generator=g)
-    fig, axs = plt.subplots(k, 7, figsize=(7 * 0.9, k * 0.95))
+    k = min(6, len(x_te)); g = torch.Generator().manual_seed(c['seed'])
+    rows = torch.linspace(0, len(x_te) - 1, k).long()
+    xs, xts = x_te[rows], xt_te[rows]
+    with torch.no_grad(): rec = ps.reconstruct(xs, xts); sm = ps.sample(xs, 4, sampling='sphere', generator=g)
+    show = lambda im: (im.permute(1, 2, 0) if im.shape[0] == 3 else im[0]).clamp(0, 1).cpu().numpy()
+    w = xs.shape[-1] / xs.shape[-2]
+    fig, axs = plt.subplots(k, 7, figsize=(7 * 0.9 * w, k * 0.95), squeeze=False)
     for i in range(k):
-        for j, im in enumerate([x_te[i], xt_te[i], rec[i]] + [sm[i, m] for m in range(4)]):
-            axs[i, j].imshow(im[0].cpu(), cmap='gray', vmin=0, vmax=1); axs[i, j].axis('off')
+        for j, im in enumerate([xs[i], xts[i], rec[i]] + [sm[i, m] for m in range(4)]):
+            axs[i, j].imshow(show(im), cmap='gray', vmin=0, vmax=1); axs[i, j].axis('off')
     for j, t in enumerate(['x', 'x̃', 'recon'] + ['‖u‖=ε'] * 4): axs[0, j].set_title(t, fontsize=7)
     fig.suptitle(key(cfg), fontsize=7); samples_dir.mkdir(parents=True, exist_ok=True)
     fig.savefig(samples_dir / f"{key(cfg)}.png", dpi=90, bbox_inches='tight'); plt.close(fig)
     import resource
-    return dict(key=key(cfg), **{k_: (json.dumps(v) if isinstance(v, list) else v) for k_, v in c.items()},
-                n_params=n_par, n_train_pairs=dls.train.n, eps=ps.eps, scored_on=f"{len(x_te)} validation pairs",
-                steps=c['epochs'] * math.ceil(dls.train.n / c['batch_size']),
+    return dict(key=key(cfg), experiment=EXPERIMENT, **{k_: (json.dumps(v) if isinstance(v, list) else v) for k_, v in c.items()},
+                n_params=n_par, n_train_pairs=dls.train.n, eps=ps.eps, eps_pairs=len(x_eps), scored_on=f"{len(x_te)} validation pairs",
+                steps=c['epochs'] * (dls.train.n // c['batch_size'] if EXPERIMENT != 'mnist-rts' else math.ceil(dls.train.n / c['batch_size'])),
                 identity=s['identity'], approx_pgd=s['approx_pgd'], identity_over_pgd=s['identity'] / max(s['approx_pgd'], 1e-12),
                 expected=s.get('expected'), train_s=train_s, eval_s=eval_s, total_s=time.perf_counter() - t_all,
                 peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, threads=threads)
@@ -129,7 +237,8 @@ def run_one(cfg:dict, threads:int, samples_dir:Path)->dict:
 def run_subprocess(cfg:dict, threads:int, samples_dir:Path)->dict:
     "One configuration in a fresh Python process (its own allocator, threads and peak RSS)."
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    p = subprocess.run([sys.executable, __file__, '--one', json.dumps(cfg), '--threads', str(threads), '--samples-dir', str(samples_dir)],
+    p = subprocess.run([sys.executable, __file__, '--one', json.dumps(cfg), '--threads', str(threads), '--samples-dir', str(samples_dir),
+                        '--experiment', EXPERIMENT],
                        capture_output=True, text=True, env=env)
     lines = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
     if p.returncode != 0 or not lines:
@@ -143,9 +252,9 @@ def write_outputs(rows:list[dict], out:Path, machine:str):
     df = pd.DataFrame(rows)
     df.to_csv(out / f'{NAME}.csv', index=False)
     ok = df[df.get('error', pd.Series(index=df.index, dtype=object)).isna()] if 'error' in df else df
-    cols = ['key', 'arch', 'ch', 'latent', 'epochs', 'batch_size', 'n_params', 'identity', 'approx_pgd', 'identity_over_pgd', 'train_s', 'total_s', 'peak_rss_mb']
+    cols = ['key', 'arch', 'ch', 'mid', 'n_blocks', 'latent', 'widths', 'latents', 'repeats', 'epochs', 'batch_size', 'n_params', 'identity', 'approx_pgd', 'identity_over_pgd', 'train_s', 'total_s', 'peak_rss_mb']
     t = ok.sort_values('identity_over_pgd', ascending=False)[[c for c in cols if c in ok]]
-    md = [f"# Quality per CPU-minute sweep\n\n{machine}\n", "identity/PGD: identity error over PGD approximation error on validation pairs held out of training and of the choice of ε (higher is better).\n"]
+    md = [f"# Quality per CPU-minute sweep: {EXPERIMENT}\n\n{machine}\n", "identity/PGD: identity error over PGD approximation error on validation pairs held out of training and of the choice of ε (higher is better).\n"]
     md.append('| ' + ' | '.join(t.columns) + ' |'); md.append('|' + '---|' * len(t.columns))
     for _, r in t.iterrows():
         md.append('| ' + ' | '.join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.values) + ' |')
@@ -159,9 +268,9 @@ def write_outputs(rows:list[dict], out:Path, machine:str):
         front = ok.sort_values('total_s'); best = front.identity_over_pgd.cummax(); pareto = front[front.identity_over_pgd >= best]
         ax.plot(pareto.total_s / 60, pareto.identity_over_pgd, 'k--', lw=1, label='best so far')
         for _, r in pareto.iterrows(): ax.annotate(r.key, (r.total_s / 60, r.identity_over_pgd), fontsize=5)
-        ax.axhline(5, color='tab:red', lw=1, ls=':', label='target 5×')
+        if EXPERIMENT == 'mnist-rts': ax.axhline(5, color='tab:red', lw=1, ls=':', label='target 5×')
         ax.set_xlabel('wall time of the configuration (min)'); ax.set_ylabel('identity / PGD error (higher is better)')
-        ax.set_title('approximation quality against wall time', fontsize=9); ax.grid(alpha=0.3); ax.legend(fontsize=7)
+        ax.set_title(f'{EXPERIMENT}: approximation quality against wall time', fontsize=9); ax.grid(alpha=0.3); ax.legend(fontsize=7)
         fig.savefig(out / f'{NAME}.png', dpi=120, bbox_inches='tight'); plt.close(fig)
 
 
@@ -172,15 +281,18 @@ def main():
     ap.add_argument('--threads', type=int, default=2, help='torch threads per configuration')
     ap.add_argument('--out', default=str(RESULTS), help='results folder')
     ap.add_argument('--rerun', action='store_true', help='run the configurations asked for again even when in the CSV (other rows are kept)')
-    ap.add_argument('--name', default='sweep_quality', help='base name of the CSV, table and plot in --out')
+    ap.add_argument('--experiment', default='mnist-rts', choices=sorted(ALL_DEFAULTS), help='whose pairs and CVAE (default mnist-rts)')
+    ap.add_argument('--name', default=None, help='base name of the CSV, table and plot in --out (default sweep_quality for mnist-rts, else sweep_<experiment>)')
     ap.add_argument('--one', default=None, help=argparse.SUPPRESS)
     ap.add_argument('--samples-dir', default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    global EXPERIMENT, DEFAULTS, NAME
+    EXPERIMENT, DEFAULTS = a.experiment, ALL_DEFAULTS[a.experiment]
+    NAME = a.name or ('sweep_quality' if EXPERIMENT == 'mnist-rts' else f"sweep_{EXPERIMENT}")
     if a.one is not None:  # child: one configuration
         print('RESULT ' + json.dumps(run_one(json.loads(a.one), a.threads, Path(a.samples_dir)))); return 0
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     cfgs = grid(a.configs); rows = {}
-    global NAME; NAME = a.name
     csv = out / f'{NAME}.csv'
     if csv.exists():   # rows of other configurations are always kept; --rerun redoes the ones asked for
         import pandas as pd
