@@ -56,8 +56,12 @@ ALL_DEFAULTS = {
     'illumination': dict(arch='illum_unet', widths=[8, 16, 32, 32, 32], latents=[128, 64, 32, 16, 16], epochs=30, batch_size=8,
                          lr_max=2e-3, beta_max=1.0, repeats=4, n_valid=3, eval_pairs=16, crop=[64, 96], n_test=None,
                          pgd_steps=20, n_samples=8, seed=0),
+    # `pertlearn run mnist-rts-robust --quick`: the shipped set, MNISTConvNet, one-cycle; standard and latent adversarial training
+    'mnist-rts-robust': dict(set_path='pretrained:mnist-rts', n_train=1500, epochs=10, batch_size=64, lr=3e-3, clf_ch=16, clf_hidden=64,
+                             adv_steps=3, train_radius='q75', n_eval=250, pgd_steps=20, seed=0),
 }
 DEFAULTS = ALL_DEFAULTS['mnist-rts']
+SCORE = {'mnist-rts-robust': 'adv_robust'}   # the column the table is sorted by and the plot shows (default identity_over_pgd)
 
 
 def grid(name:str)->list[dict]:
@@ -71,6 +75,12 @@ def grid(name:str)->list[dict]:
         return [base, {**base, 'epochs': 60}, {**base, 'epochs': 90}, {**base, 'repeats': 8},
                 {**base, 'widths': [16, 32, 64, 64, 64]}, {**base, 'widths': [16, 32, 64, 64, 64], 'epochs': 60},
                 {**base, 'latents': [64, 32, 16, 8, 8]}]
+    if EXPERIMENT == 'mnist-rts-robust' and name == 'quick':   # data, epochs and width of the classifiers
+        base = dict(n_train=1500, epochs=10, clf_ch=16, clf_hidden=64)
+        return [base, {**base, 'epochs': 20}, {**base, 'n_train': 3500}, {**base, 'n_train': 3500, 'epochs': 5},
+                {**base, 'clf_ch': 32, 'clf_hidden': 128}]
+    if EXPERIMENT == 'mnist-rts-robust' and name == 'tiny':
+        return [dict(n_train=128, epochs=1, adv_steps=1, n_eval=32, pgd_steps=2)]
     if EXPERIMENT in ('corruptions', 'illumination') and name == 'tiny':
         return ([dict(epochs=1, ch=8, latent=16, n_test=16, pgd_steps=2, n_samples=2)] if EXPERIMENT == 'corruptions' else
                 [dict(epochs=1, widths=[4, 4, 4, 4, 4], repeats=1, eval_pairs=4, pgd_steps=2, n_samples=2)])
@@ -102,6 +112,8 @@ def key(cfg:dict)->str:
     c = {**DEFAULTS, **cfg}
     if EXPERIMENT == 'corruptions':
         return f"res_ch{c['ch']}_mid{c['mid']}_nb{c['n_blocks']}_z{c['latent']}_e{c['epochs']}_b{c['batch_size']}"
+    if EXPERIMENT == 'mnist-rts-robust':
+        return f"convnet_ch{c['clf_ch']}_h{c['clf_hidden']}_n{c['n_train']}_e{c['epochs']}_b{c['batch_size']}_adv{c['adv_steps']}"
     if EXPERIMENT == 'illumination':
         j = lambda v: '-'.join(map(str, v))
         return f"unet_w{j(c['widths'])}_z{j(c['latents'])}_e{c['epochs']}_r{c['repeats']}_b{c['batch_size']}"
@@ -189,11 +201,59 @@ def train_illumination(c, dev):
     return model, dls, train_s, (xv[:h], xtv[:h]), (xv[h:][:c['n_test']], xtv[h:][:c['n_test']])
 
 
+def run_robust(cfg:dict, threads:int)->dict:
+    "Standard and latent adversarial training of one classifier budget; clean, real-RTS and latent-PGD accuracy on validation digits."
+    import torch, torch.nn as nn, resource
+    torch.set_num_threads(threads)
+    from fastai.learner import Learner
+    from fastai.metrics import accuracy
+    import fastai.callback.schedule
+    from pertlearn.utils import seed_everything, tune_allocator
+    tune_allocator()
+    from pertlearn.data.mnist_rts import load_mnist, mnist_rts_dls, mnist_rts_classif_dls, rts_perturb
+    from pertlearn.data.core import EpochSetter
+    from pertlearn.perturbation import PerturbationSet, offset_stats
+    from pertlearn.models.classifiers import MNISTConvNet
+    from pertlearn.attacks import robust_accuracy, LatentPGD
+    from pertlearn.robust import LatentAdversarialTraining
+    c = {**DEFAULTS, **cfg}; dev = torch.device('cpu'); t_all = time.perf_counter()
+    seed_everything(c['seed'])
+    data = load_mnist('embedded')
+    ps = PerturbationSet.pretrained(c['set_path'].split(':', 1)[1], device=dev)
+    pairs = mnist_rts_dls(data, n_train=c['n_train'], bs=64, seed=c['seed'], device=dev, n_test=8)
+    radii = offset_stats(ps.offsets(pairs.valid))   # as the experiment: the set's offsets on validation pairs
+    cdls = mnist_rts_classif_dls(data, n_train=c['n_train'], bs=c['batch_size'], seed=c['seed'], device=dev, n_test=8)
+    xv, yv = (torch.cat(t) for t in zip(*[(b[0], b[1]) for b in cdls.valid]))
+    xv_rts = rts_perturb(xv, torch.Generator().manual_seed(c['seed']))
+    row = dict(key=key(cfg), experiment=EXPERIMENT, **{k: (json.dumps(v) if isinstance(v, list) else v) for k, v in c.items()},
+               n_train_digits=cdls.train.n, n_valid_digits=len(xv), radius_median=radii['median'], radius_q75=radii['q75'])
+    for m in ('standard', 'adversarial'):
+        seed_everything(c['seed'])
+        clf = MNISTConvNet(ch=c['clf_ch'], hidden=c['clf_hidden']).to(dev)
+        cb = [LatentAdversarialTraining(ps, eps=radii[c['train_radius']], steps=c['adv_steps'], seed=c['seed'])] if m == 'adversarial' else []
+        learn = Learner(cdls, clf, loss_func=nn.CrossEntropyLoss(), metrics=accuracy, cbs=[EpochSetter()] + cb)
+        t0 = time.perf_counter()
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(c['epochs'], c['lr'])
+        row[f'{m}_train_s'] = time.perf_counter() - t0
+        clf.eval()
+        with torch.no_grad():
+            row[f'{m}_clean'] = float((clf(xv).argmax(1) == yv).float().mean())
+            row[f'{m}_real_rts'] = float((clf(xv_rts).argmax(1) == yv).float().mean())
+        rob = robust_accuracy(LatentPGD(clf, ps, steps=c['pgd_steps'], generator=torch.Generator().manual_seed(c['seed'])),
+                              (xv[:c['n_eval']], yv[:c['n_eval']]), [radii['median'], radii['q75']], bs=128)
+        row[f'{m}_pgd_median'], row[f'{m}_pgd_q75'] = map(float, rob.accuracy)
+    row.update(adv_robust=(row['adversarial_pgd_median'] + row['adversarial_pgd_q75']) / 2,
+               clean_drop=row['standard_clean'] - row['adversarial_clean'], train_s=row['standard_train_s'] + row['adversarial_train_s'],
+               total_s=time.perf_counter() - t_all, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, threads=threads)
+    return row
+
+
 TRAIN = {'mnist-rts': train_mnist_rts, 'corruptions': train_corruptions, 'illumination': train_illumination}
 
 
 def run_one(cfg:dict, threads:int, samples_dir:Path)->dict:
     "Train and evaluate one configuration in this process; returns its row."
+    if EXPERIMENT == 'mnist-rts-robust': return run_robust(cfg, threads)
     import torch
     torch.set_num_threads(threads)
     from pertlearn.utils import seed_everything, tune_allocator, n_params
@@ -252,9 +312,18 @@ def write_outputs(rows:list[dict], out:Path, machine:str):
     df = pd.DataFrame(rows)
     df.to_csv(out / f'{NAME}.csv', index=False)
     ok = df[df.get('error', pd.Series(index=df.index, dtype=object)).isna()] if 'error' in df else df
-    cols = ['key', 'arch', 'ch', 'mid', 'n_blocks', 'latent', 'widths', 'latents', 'repeats', 'epochs', 'batch_size', 'n_params', 'identity', 'approx_pgd', 'identity_over_pgd', 'train_s', 'total_s', 'peak_rss_mb']
-    t = ok.sort_values('identity_over_pgd', ascending=False)[[c for c in cols if c in ok]]
-    md = [f"# Quality per CPU-minute sweep: {EXPERIMENT}\n\n{machine}\n", "identity/PGD: identity error over PGD approximation error on validation pairs held out of training and of the choice of ε (higher is better).\n"]
+    robust = EXPERIMENT == 'mnist-rts-robust'
+    score = SCORE.get(EXPERIMENT, 'identity_over_pgd')
+    cols = (['key', 'clf_ch', 'n_train', 'epochs', 'batch_size', 'standard_clean', 'adversarial_clean', 'clean_drop', 'adversarial_real_rts',
+             'adversarial_pgd_median', 'adversarial_pgd_q75', 'adv_robust'] if robust else
+            ['key', 'arch', 'ch', 'mid', 'n_blocks', 'latent', 'widths', 'latents', 'repeats', 'epochs', 'batch_size', 'n_params',
+             'identity', 'approx_pgd', 'identity_over_pgd']) + ['train_s', 'total_s', 'peak_rss_mb']
+    t = ok.sort_values(score, ascending=False)[[c for c in cols if c in ok]] if len(ok) else ok
+    what = ("adv_robust: latent-PGD accuracy of the adversarially trained classifier, mean of the median and q75 radii; clean_drop: "
+            "standard minus adversarial clean accuracy; all on validation digits held out of training (never the test digits)."
+            if robust else "identity/PGD: identity error over PGD approximation error on validation pairs held out of training and of the "
+            "choice of ε (higher is better).")
+    md = [f"# Quality per CPU-minute sweep: {EXPERIMENT}\n\n{machine}\n", what + "\n"]
     md.append('| ' + ' | '.join(t.columns) + ' |'); md.append('|' + '---|' * len(t.columns))
     for _, r in t.iterrows():
         md.append('| ' + ' | '.join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.values) + ' |')
@@ -263,14 +332,17 @@ def write_outputs(rows:list[dict], out:Path, machine:str):
     (out / f'{NAME}.md').write_text('\n'.join(md) + '\n')
     if len(ok):
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        for arch, d in ok.groupby('arch'):
-            sc = ax.scatter(d.total_s / 60, d.identity_over_pgd, s=12 + 3 * d.epochs, label=arch, alpha=0.8)
-        front = ok.sort_values('total_s'); best = front.identity_over_pgd.cummax(); pareto = front[front.identity_over_pgd >= best]
-        ax.plot(pareto.total_s / 60, pareto.identity_over_pgd, 'k--', lw=1, label='best so far')
-        for _, r in pareto.iterrows(): ax.annotate(r.key, (r.total_s / 60, r.identity_over_pgd), fontsize=5)
+        for arch, d in ok.groupby('arch' if 'arch' in ok else 'experiment'):
+            ax.scatter(d.total_s / 60, d[score], s=12 + 3 * d.epochs, label=arch, alpha=0.8)
+        front = ok.sort_values('total_s'); best = front[score].cummax(); pareto = front[front[score] >= best]
+        ax.plot(pareto.total_s / 60, pareto[score], 'k--', lw=1, label='best so far')
+        for _, r in (ok if robust else pareto).iterrows():
+            ax.annotate(r.key + (f" (clean −{r.clean_drop:.2f})" if robust else ''), (r.total_s / 60, r[score]), fontsize=5)
         if EXPERIMENT == 'mnist-rts': ax.axhline(5, color='tab:red', lw=1, ls=':', label='target 5×')
-        ax.set_xlabel('wall time of the configuration (min)'); ax.set_ylabel('identity / PGD error (higher is better)')
-        ax.set_title(f'{EXPERIMENT}: approximation quality against wall time', fontsize=9); ax.grid(alpha=0.3); ax.legend(fontsize=7)
+        ax.set_xlabel('wall time of the configuration (min)')
+        ax.set_ylabel('adversarial training: latent-PGD accuracy' if robust else 'identity / PGD error (higher is better)')
+        ax.set_title(f"{EXPERIMENT}: {'robust accuracy' if robust else 'approximation quality'} against wall time", fontsize=9)
+        ax.grid(alpha=0.3); ax.legend(fontsize=7)
         fig.savefig(out / f'{NAME}.png', dpi=120, bbox_inches='tight'); plt.close(fig)
 
 
@@ -306,7 +378,8 @@ def main():
     with ThreadPoolExecutor(max(1, a.jobs)) as ex:
         for cfg, r in zip(todo, ex.map(lambda c: run_subprocess(c, a.threads, out / 'sweep_samples'), todo)):
             rows[r['key']] = r
-            msg = r.get('error') or f"identity/PGD {r['identity_over_pgd']:.2f} in {r['total_s']:.0f} s (train {r['train_s']:.0f} s)"
+            sc = SCORE.get(EXPERIMENT, 'identity_over_pgd')
+            msg = r.get('error') or f"{sc} {r[sc]:.3f} in {r['total_s']:.0f} s (train {r['train_s']:.0f} s)"
             print(f"[{time.perf_counter() - t0:6.0f} s] {r['key']}: {msg}", flush=True)
             write_outputs(list(rows.values()), out, machine)
     write_outputs(list(rows.values()), out, machine)
