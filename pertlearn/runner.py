@@ -19,7 +19,7 @@ __all__ = ['EXPERIMENTS', 'PROFILES', 'experiments_dir', 'parse_value', 'resolve
 EXPERIMENTS = {
     'mnist-rts': dict(notebook='mnist_rts.ipynb',
         description="Learn a perturbation set for rotated, translated and scaled MNIST digits; report its quality and attack/certify a classifier through it.",
-        quick=dict(epochs=40, ch=8, latent=32, stn_hidden=[48, 32], batch_size=64, lr_max=3e-3, n_train=None, n_test=300, pgd_steps=50,
+        quick=dict(epochs=40, ch=8, latent=16, stn_hidden=[48, 32], batch_size=64, lr_max=3e-3, n_train=None, n_test=300, pgd_steps=50,
                    n_samples=8, clf_epochs=2, n_cert=40, cert_n=200),
         # medium: full MNIST (pass -p data_path); sized from step times measured on this 2-core CPU (see the prose below)
         medium=dict(source='pickle', data_path=None, epochs=10, ch=8, latent=32, stn_hidden=[48, 32], batch_size=128, lr_max=3e-3, n_test=1000, pgd_steps=50, n_samples=16,

@@ -6,7 +6,7 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/utils.html.md"""
 
 # %% ../nbs/00a_utils.ipynb #46d57269
 from __future__ import annotations
-import hashlib, json, math, numbers, os, random, tempfile
+import hashlib, json, math, numbers, os, random, sys, tempfile
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ import torch
 __all__ = ['atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device', 'seed_everything',
            'as_generator', 'derive_seed', 'n_params', 'check_finite_positive', 'check_int', 'check_prob',
            'check_images', 'check_labels', 'check_device', 'check_writable', 'tune_allocator', 'rss_bytes',
-           'release_memory', 'channels_last', 'folded_batchnorm', 'renamed_kwargs']
+           'release_memory', 'peak_rss_mb', 'channels_last', 'folded_batchnorm', 'renamed_kwargs']
 
 # %% ../nbs/00a_utils.ipynb #62f97490
 def _umask():
@@ -236,6 +236,17 @@ def release_memory()->int:
         try: libc.malloc_trim(0)
         except AttributeError: pass
     return max(0, before - rss_bytes())
+
+def peak_rss_mb()->float:
+    "This process's peak resident set size in MiB: Linux `VmHWM`, which starts afresh in each new program, unlike `ru_maxrss`, which a kernel started by `fork` and `exec` can inherit from its parent; `ru_maxrss` elsewhere (0 where neither can be read)."
+    try:
+        with open('/proc/self/status') as f: return next(int(l.split()[1]) for l in f if l.startswith('VmHWM:')) / 1024
+    except (OSError, ValueError, IndexError, StopIteration): pass
+    try:
+        import resource
+        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return r / 2**20 if sys.platform == 'darwin' else r / 1024   # bytes on macOS, KiB on Linux
+    except (ImportError, OSError): return 0.
 
 
 # %% ../nbs/00a_utils.ipynb #eaa599db
