@@ -12,7 +12,7 @@ def git(*args:str, what:str, text:bool=False)->str|bytes:
     try: return subprocess.run(['git', '-C', str(REPO), *args], check=True, capture_output=True, text=text).stdout
     except (OSError, subprocess.CalledProcessError) as e:
         err = getattr(e, 'stderr', None)
-        err = (err.decode(errors='replace') if isinstance(err, bytes) else err or '').strip() or str(e)
+        err = (err.decode(errors='replace') if isinstance(err, bytes) else err or '').strip().rstrip('.') or str(e)
         raise SystemExit(f"{what}: {err}. The benchmarks that compare with earlier code need this repository's git "
                          "history (a full clone, not a wheel or a source copy); in a shallow clone, run "
                          "`git fetch --unshallow` first.") from None

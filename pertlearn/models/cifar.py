@@ -51,7 +51,7 @@ class _BNReLUConv(torch.autograd.Function):
                                                              [0] * len(stride), groups, [nin, ncw, ncb and bias_sizes is not None])
         gx = gbw = gbb = None
         if nin:
-            gy = torch.ops.aten.threshold_backward(gy, y, 0); del y
+            torch.ops.aten.threshold_backward.grad_input(gy, y, 0, grad_input=gy); del y   # the ReLU's backward, in place
             gx, gbw, gbb = torch.ops.aten.native_batch_norm_backward(gy, x, bw, None, None, mean, invstd, True, eps,
                                                                       [nx, nbw and bw is not None, nbb and bb is not None])
         return gx, gbw, gbb, gcw, gcb, None, None, None, None, None, None, None, None
