@@ -1,6 +1,7 @@
 """Training and decoding throughput, FLOPs and peak memory of the paper-size CIFAR `ResidualCVAE` (34M parameters):
 the code when issue 12 was filed (`today`, git 444aad6), the code this branch started from (`now`, --now-rev) and the
-working tree (`improved`, `improved+CL`), each loaded from git history into its own module.
+working tree (`improved`: the default `ResidualCVAE()`, which recomputes the BN-ReLU outputs in backward instead of
+storing them; `improved, no recompute`: `ResidualCVAE(recompute=False)`; `improved+CL`), the old code loaded from git.
 
 Throughput (images/s) is measured in ONE process, variants interleaved, minimum time over repetitions:
   train       plain PyTorch step: forward (prior, recognition, generator), CVAELoss('mse'), backward, fused Adam step;
@@ -23,17 +24,17 @@ import argparse, contextlib, os, platform, resource, subprocess, sys, time, type
 from pathlib import Path
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 import torch
+import _git   # benchmarks/_git.py: reading old code from git history
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = _git.REPO
 TODAY_REV = '444aad6'
 CL_VARIANT = 'improved+CL'   # trains channels-last: measured, NOT adopted (its gradients differ ~1% from float64, see the report)
+NOREC_VARIANT = 'improved, no recompute'   # the working tree with ResidualCVAE(recompute=False): what the recomputation saves and costs
 
 
 def git_source(rev, path='pertlearn/models/cifar.py'):
-    try: return subprocess.run(['git', '-C', str(REPO), 'show', f'{rev}:{path}'], check=True, capture_output=True, text=True).stdout
-    except (subprocess.CalledProcessError, FileNotFoundError) as e:
-        sys.exit(f"bench_cifar: cannot read {path} at git revision {rev} ({getattr(e, 'stderr', e)!s}); "
-                 f"this benchmark needs the repository's git history (a full clone, not a wheel or a shallow copy)")
+    "The text of `path` at git revision `rev` (exits with a clear message without the git history)."
+    return _git.show(rev, path)
 
 
 def load_class(rev, name):
@@ -57,8 +58,10 @@ def machine():
 
 
 def classes():
+    from functools import partial
     from pertlearn.models.cifar import ResidualCVAE as Improved
-    return {'today': load_class(TODAY_REV, 'today'), 'now': load_class(NOW_REV, 'now'), 'improved': Improved, CL_VARIANT: Improved}
+    return {'today': load_class(TODAY_REV, 'today'), 'now': load_class(NOW_REV, 'now'), 'improved': Improved,
+            NOREC_VARIANT: partial(Improved, recompute=False), CL_VARIANT: Improved}
 
 
 def prepare(name, cls, sd, train=True):
@@ -135,7 +138,7 @@ def main():
     print(f"training batch {a.batch}, decode batch {a.infer_batch}, {a.reps} interleaved repetitions (minimum time); "
           f"allocator in this process: tune_allocator() -> {alloc or 'not applicable'}")
     print(f"variants: today = git {TODAY_REV}, now = git {NOW_REV}, improved = working tree "
-          f"({subprocess.run(['git', '-C', str(REPO), 'describe', '--always', '--dirty'], capture_output=True, text=True).stdout.strip()})\n")
+          f"({_git.describe()})\n")
     C = classes()
     torch.manual_seed(0); sd = C['today']().state_dict()
     n_par = {k: sum(p.numel() for p in c().parameters()) for k, c in C.items()}
@@ -206,27 +209,27 @@ def main():
             rss[k].append(json.loads(out.stdout.strip().splitlines()[-1]))
 
     ips = lambda key: 1 / min(T[key])
-    print(f"{'variant':22s} {'params':>8s} {'train GFLOP/img':>15s} {'decode GFLOP/img':>16s}")
-    for k in C: print(f"{k:22s} {n_par[k] / 1e6:7.2f}M {fl[k][0] / 1e9:15.4f} {fl[k][1] / 1e9:16.4f}")
+    print(f"{'variant':24s} {'params':>8s} {'train GFLOP/img':>15s} {'decode GFLOP/img':>16s}")
+    for k in C: print(f"{k:24s} {n_par[k] / 1e6:7.2f}M {fl[k][0] / 1e9:15.4f} {fl[k][1] / 1e9:16.4f}")
     print(f"\nthroughput, images/s (ratio to today)")
-    print(f"{'variant':22s} {'train':>14s} {'decode':>14s} {'decode+grad':>14s}")
+    print(f"{'variant':24s} {'train':>14s} {'decode':>14s} {'decode+grad':>14s}")
     for k in list(C) + (['improved (Learner)'] if learn is not None else []):
         cells = []
         for w in ('train', 'decode', 'decode+grad'):
             key = f'{k}/{w}'
             cells.append(f"{ips(key):7.1f} ({ips(key) / ips(f'today/{w}'):.2f}x)" if key in T else f"{'-':>14s}")
-        print(f"{k:22s} {' '.join(f'{c:>14s}' for c in cells)}")
+        print(f"{k:24s} {' '.join(f'{c:>14s}' for c in cells)}")
     if learn is not None: print("  (Learner row: whole fit of the training batches plus one validation batch, counted as a third of a training batch)")
     print(f"\npeak RSS of a training step at batch {a.batch} (fresh process per variant, {a.rss_reps} each; warm-up + {a.rss_steps} steps)")
     for k in C:
         mb = [d['rss_mb'] for d in rss[k]]; st = min(d['step_s'] for d in rss[k])
-        print(f"{k:22s} peak RSS {max(mb):7.0f} MB (runs: {', '.join(f'{v:.0f}' for v in mb)});  "
+        print(f"{k:24s} peak RSS {max(mb):7.0f} MB (runs: {', '.join(f'{v:.0f}' for v in mb)});  "
               f"own-process train {a.batch / st:6.1f} img/s ({(a.batch / st) / (a.batch / min(d['step_s'] for d in rss['today'])):.2f}x)"
               f"{'  [glibc default malloc]' if k == 'today' else '  [tune_allocator]'}")
     print(f"\nagreement with today's code (same state_dict, same noise), one training step and one decode: relative loss "
           f"difference; all parameters' gradients as one vector: relative L2 difference, largest difference / largest gradient; "
           f"largest decoded-pixel difference")
-    for k in C: print(f"{k:22s} loss {agree[k][0]:.1e}   grads L2 {agree[k][1]:.1e}, max {agree[k][2]:.1e}   decode {agree[k][3]:.1e}")
+    for k in C: print(f"{k:24s} loss {agree[k][0]:.1e}   grads L2 {agree[k][1]:.1e}, max {agree[k][2]:.1e}   decode {agree[k][3]:.1e}")
 
 
 if __name__ == '__main__':

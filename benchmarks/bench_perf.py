@@ -33,6 +33,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_attacks import plain_latent_pgd, plain_certify_one
+import _git   # benchmarks/_git.py: reading old code from git history
 from pertlearn.utils import tune_allocator
 from pertlearn.models.mnist import STNCVAE
 from pertlearn.models.classifiers import MNISTConvNet
@@ -47,11 +48,7 @@ BASE = '444aad6'  # pertlearn when issue 12 was filed (the end of issues 2-8)
 
 def load_base(commit:str=BASE):
     "Import pertlearn at `commit` (from this repository's git history) as the package `pertlearn_base`."
-    root = HERE.parent
-    try: tar = subprocess.run(['git', '-C', str(root), 'archive', commit, 'pertlearn'], capture_output=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise SystemExit(f"bench_perf needs the git history to build today's baseline (commit {commit}): {getattr(e, 'stderr', b'').decode().strip() or e}. "
-                         "In a shallow clone, run `git fetch --unshallow` first.") from None
+    tar = _git.archive(commit, 'pertlearn')   # exits with a clear message without the git history (e.g. a shallow clone)
     tmp = Path(tempfile.mkdtemp(prefix='pertlearn_base_'))
     with tarfile.open(fileobj=io.BytesIO(tar)) as t: t.extractall(tmp, filter='data')
     (tmp / 'pertlearn').rename(tmp / 'pertlearn_base')

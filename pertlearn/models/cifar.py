@@ -12,34 +12,98 @@ import torch.nn.functional as F
 from ..cvae import CVAE, register_cvae, bound_logvar, LOGVAR_MIN, LOGVAR_MAX
 
 # %% auto #0
-__all__ = ['Bottleneck', 'ResidualEncoder', 'ResidualCVAE', 'SmallResidualCVAE']
+__all__ = ['bn_relu_conv', 'Bottleneck', 'ResidualEncoder', 'ResidualCVAE', 'SmallResidualCVAE']
+
+# %% ../../nbs/03_models.cifar.ipynb #b7c1e2a4
+from torch.autograd.function import once_differentiable
+
+def _bn_factor(bn:nn.BatchNorm2d)->float:
+    "The running-average factor of this training step, counting the batch as `nn.BatchNorm2d.forward` does."
+    f = 0.0 if bn.momentum is None else bn.momentum
+    if bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        if bn.momentum is None: f = 1.0 / float(bn.num_batches_tracked)
+    return f
+
+class _BNReLUConv(torch.autograd.Function):
+    "conv(relu(batch_norm(x))) in training mode that saves x and the batch statistics, not the ReLU output: backward recomputes it."
+    @staticmethod
+    def forward(ctx, x, bw, bb, cw, cb, rm, rv, factor, eps, stride, padding, dilation, groups):
+        y, mean, invstd = torch.ops.aten.native_batch_norm(x, bw, bb, rm, rv, True, factor, eps)   # updates rm, rv like BatchNorm2d
+        out = F.conv2d(y.relu_(), cw, cb, stride, padding, dilation, groups)
+        ctx.save_for_backward(x, bw, bb, cw, mean, invstd)
+        ctx.conf = (eps, stride, padding, dilation, groups, None if cb is None else [cb.shape[0]])
+        return out
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        x, bw, bb, cw, mean, invstd = ctx.saved_tensors
+        eps, stride, padding, dilation, groups, bias_sizes = ctx.conf
+        nx, nbw, nbb, ncw, ncb = ctx.needs_input_grad[:5]
+        alpha = invstd if bw is None else invstd * bw
+        beta = -mean.double() * alpha.double()
+        if bb is not None: beta = beta + bb.double()
+        # batch norm's output as its CPU kernel computes it, fma(x, alpha, beta) with beta = fma(-mean, alpha, bias): bitwise equal there
+        sh = (1, -1) + (1,) * (x.dim() - 2)
+        y = torch.addcmul(beta.to(x.dtype).view(sh), x, alpha.view(sh)).relu_()
+        nin = nx or nbw or nbb
+        gy, gcw, gcb = torch.ops.aten.convolution_backward(g, y, cw, bias_sizes, stride, padding, dilation, False,
+                                                             [0] * len(stride), groups, [nin, ncw, ncb and bias_sizes is not None])
+        gx = gbw = gbb = None
+        if nin:
+            torch.ops.aten.threshold_backward.grad_input(gy, y, 0, grad_input=gy); del y   # the ReLU's backward, in place
+            gx, gbw, gbb = torch.ops.aten.native_batch_norm_backward(gy, x, bw, None, None, mean, invstd, True, eps,
+                                                                      [nx, nbw and bw is not None, nbb and bb is not None])
+        return gx, gbw, gbb, gcw, gcb, None, None, None, None, None, None, None, None
+
+def bn_relu_conv(bn:nn.BatchNorm2d, conv:nn.Conv2d, x:torch.Tensor, recompute:bool=True)->torch.Tensor:
+    "`conv(relu(bn(x)))`; with `recompute`, a training step stores x and not the ReLU output (recomputed in backward)."
+    if (recompute and bn.training and torch.is_grad_enabled() and type(conv) is nn.Conv2d and conv.padding_mode == 'zeros'
+        and isinstance(conv.padding, tuple) and not torch.is_autocast_enabled(x.device.type)):
+        return _BNReLUConv.apply(x, bn.weight, bn.bias, conv.weight, conv.bias, bn.running_mean, bn.running_var, _bn_factor(bn),
+                                 bn.eps, list(conv.stride), list(conv.padding), list(conv.dilation), conv.groups)
+    return conv(F.relu(bn(x), inplace=True))
 
 # %% ../../nbs/03_models.cifar.ipynb #3d87d60c
 class Bottleneck(nn.Module):
     "Pre-activation residual bottleneck: x + (BN-ReLU-1×1 conv `ch→mid`, BN-ReLU-3×3 conv, BN-ReLU-1×1 conv `mid→ch`)(x)."
     def __init__(self, ch:int, # input and output channels
                  mid:int, # bottleneck channels
+                 recompute:bool=True, # training steps recompute the ReLU outputs in backward instead of storing them
                 ):
         super().__init__()
+        self.recompute = recompute
         self.body = nn.Sequential(nn.BatchNorm2d(ch), nn.ReLU(inplace=True), nn.Conv2d(ch, mid, 1, bias=False),
                                   nn.BatchNorm2d(mid), nn.ReLU(inplace=True), nn.Conv2d(mid, mid, 3, padding=1, bias=False),
                                   nn.BatchNorm2d(mid), nn.ReLU(inplace=True), nn.Conv2d(mid, ch, 1))
-    def forward(self, x): return self.body(x).add_(x)   # in place: the last conv's output is no one else's (same sum, one tensor less)
+    def forward(self, x):
+        b = self.body
+        if not (self.recompute and b[0].training and torch.is_grad_enabled()):
+            return b(x).add_(x)   # in place: the last conv's output is no one else's (same sum, one tensor less)
+        h = bn_relu_conv(b[0], b[2], x); h = bn_relu_conv(b[3], b[5], h)
+        return bn_relu_conv(b[6], b[8], h).add_(x)
 
-def _trunk(ci, ch, mid, n_blocks, co):
+def _trunk(ci, ch, mid, n_blocks, co, recompute=True):
     "conv ci→ch, `n_blocks` bottlenecks, BN-ReLU-conv ch→co (all 3×3, full resolution)."
-    return nn.Sequential(nn.Conv2d(ci, ch, 3, padding=1), *[Bottleneck(ch, mid) for _ in range(n_blocks)],
+    return nn.Sequential(nn.Conv2d(ci, ch, 3, padding=1), *[Bottleneck(ch, mid, recompute) for _ in range(n_blocks)],
                          nn.BatchNorm2d(ch), nn.ReLU(inplace=True), nn.Conv2d(ch, co, 3, padding=1))
+
+def _run_trunk(trunk:nn.Sequential, x, recompute:bool):
+    "`trunk(x)`, its final BN-ReLU-conv through `bn_relu_conv` (the trunk stays a plain `Sequential` for `folded_batchnorm`)."
+    if not (recompute and trunk[-3].training and torch.is_grad_enabled()): return trunk(x)
+    for layer in trunk[:-3]: x = layer(x)
+    return bn_relu_conv(trunk[-3], trunk[-1], x)
 
 class ResidualEncoder(nn.Module):
     "Residual trunk to `head_ch` channels, flattened into linear heads for a Gaussian's mean and bounded log-variance."
-    def __init__(self, in_ch:int, latent:int, size:int=32, ch:int=64, mid:int=16, n_blocks:int=4, head_ch:int=16):
+    def __init__(self, in_ch:int, latent:int, size:int=32, ch:int=64, mid:int=16, n_blocks:int=4, head_ch:int=16, recompute:bool=True):
         super().__init__()
-        self.body = nn.Sequential(_trunk(in_ch, ch, mid, n_blocks, head_ch), nn.BatchNorm2d(head_ch), nn.ReLU(inplace=True), nn.Flatten())
+        self.recompute = recompute
+        self.body = nn.Sequential(_trunk(in_ch, ch, mid, n_blocks, head_ch, recompute), nn.BatchNorm2d(head_ch), nn.ReLU(inplace=True), nn.Flatten())
         nf = head_ch * size * size
         self.mu, self.logvar = nn.Linear(nf, latent), nn.Linear(nf, latent)
     def forward(self, x):
-        h = self.body(x)
+        h = self.body[1:](_run_trunk(self.body[0], x, self.recompute))
         return self.mu(h), bound_logvar(self.logvar(h), LOGVAR_MIN, LOGVAR_MAX)
 
 # %% ../../nbs/03_models.cifar.ipynb #d3535581
@@ -52,23 +116,33 @@ class ResidualCVAE(CVAE):
                  ch:int=64, mid:int=16, # trunk width and bottleneck width of the residual blocks
                  n_blocks:int=4, # residual blocks in each encoder and in the generator
                  head_ch:int=16, # channels flattened into the linear heads
+                 recompute:bool=True, # training steps recompute the BN-ReLU outputs in backward instead of storing them (less memory, same gradients)
                 ):
         super().__init__()
         self.hparams = dict(latent=latent, size=size, in_ch=in_ch, ch=ch, mid=mid, n_blocks=n_blocks, head_ch=head_ch)
         self.in_shape, self.latent_shape, self.size = (in_ch, size, size), (latent,), size
-        enc = dict(size=size, ch=ch, mid=mid, n_blocks=n_blocks, head_ch=head_ch)
+        enc = dict(size=size, ch=ch, mid=mid, n_blocks=n_blocks, head_ch=head_ch, recompute=recompute)
         self.prior_net, self.rec_net = ResidualEncoder(in_ch, latent, **enc), ResidualEncoder(2*in_ch, latent, **enc)
         self.z_map = nn.Linear(latent, size*size)
-        self.gen = _trunk(in_ch + 1, ch, mid, n_blocks, in_ch)
+        self.gen = _trunk(in_ch + 1, ch, mid, n_blocks, in_ch, recompute)
+        self.recompute = recompute
+    @property
+    def recompute(self)->bool: return self._recompute
+    @recompute.setter
+    def recompute(self, on:bool):
+        "Switch the recomputation on or off in every block of the model."
+        self._recompute = bool(on)
+        for mod in self.modules():
+            if isinstance(mod, (Bottleneck, ResidualEncoder)): mod.recompute = self._recompute
     def prior(self, x): return self.prior_net(x)
     def recognition(self, x, xt): return self.rec_net(torch.cat([x, xt], 1))
     def generator(self, z, x):
         zmap = self.z_map(z).view(len(z), 1, self.size, self.size)
-        return torch.sigmoid(self.gen(torch.cat([x, zmap], 1)))
+        return torch.sigmoid(_run_trunk(self.gen, torch.cat([x, zmap], 1), self.recompute))
 
 # %% ../../nbs/03_models.cifar.ipynb #e0852678
 @register_cvae('residual_small')
 class SmallResidualCVAE(ResidualCVAE):
     "`ResidualCVAE` with small defaults (width 32, 2 blocks, latent 64) for the embedded digits on a CPU."
-    def __init__(self, latent:int=64, size:int=32, in_ch:int=3, ch:int=32, mid:int=8, n_blocks:int=2, head_ch:int=4):
-        super().__init__(latent, size, in_ch, ch, mid, n_blocks, head_ch)
+    def __init__(self, latent:int=64, size:int=32, in_ch:int=3, ch:int=32, mid:int=8, n_blocks:int=2, head_ch:int=4, recompute:bool=True):
+        super().__init__(latent, size, in_ch, ch, mid, n_blocks, head_ch, recompute)
