@@ -4,7 +4,8 @@ working tree (`improved`: the default `ResidualCVAE()`, which recomputes the BN-
 storing them; `improved, no recompute`: `ResidualCVAE(recompute=False)`; `improved+CL`), the old code loaded from git.
 
 Throughput (images/s) is measured in ONE process, variants interleaved, minimum time over repetitions:
-  train       plain PyTorch step: forward (prior, recognition, generator), CVAELoss('mse'), backward, fused Adam step;
+  train       plain PyTorch step: forward (prior, recognition, generator), CVAELoss('mse'), backward, fused Adam step, and
+              the gradients freed after the step as fastai's Learner does (so they are not alive during the next forward);
               `improved+CL` is the same model trained in channels-last memory format (measured only: not adopted, because
               its float32 gradients differ from a float64 run by ~1% where the contiguous layout agrees to 1e-6);
               `improved (Learner)` is `improved` through `cvae_learner` (fastai overhead included).
@@ -74,7 +75,8 @@ def prepare(name, cls, sd, train=True):
 
 
 def train_step(m, opt, loss_f, x, xt):
-    loss = loss_f(m(x, xt), xt); opt.zero_grad(); loss.backward(); opt.step(); return loss
+    "One step in the order of fastai's `Learner` (what `train_cvae` runs): forward, loss, backward, step, then free the gradients."
+    loss = loss_f(m(x, xt), xt); loss.backward(); opt.step(); opt.zero_grad(set_to_none=True); return loss
 
 
 def decode(m, x, u, grad=False):
