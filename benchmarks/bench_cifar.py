@@ -20,6 +20,7 @@ Numerical agreement: the same state_dict is loaded into every variant (the keys 
 loss and gradients, and a decode, are compared with `today`.
 
     nice -n 19 taskset -c 1 python benchmarks/bench_cifar.py [--batch 32] [--infer-batch 128] [--reps 5] [--quick]
+    taskset -c 1 python benchmarks/bench_cifar.py --rss-only --batch 128 --rss-steps 5 --rss-reps 3 --variants today improved 'improved, no recompute'
 """
 import argparse, contextlib, os, platform, resource, subprocess, sys, time, types, json
 from pathlib import Path
@@ -115,6 +116,30 @@ def rss_child(a):
     print(json.dumps(dict(rss_mb=peak_rss_mb(), step_s=min(times[1:]))))
 
 
+def peak_rss_runs(a, names)->dict:
+    "Peak RSS and step time of `names`, one fresh subprocess per variant and repetition, variants alternating."
+    rss = {k: [] for k in names}
+    for r in range(a.rss_reps):
+        for k in names:
+            cmd = [sys.executable, __file__, '--child', k, '--batch', str(a.batch), '--rss-steps', str(a.rss_steps), '--now-rev', NOW_REV]
+            env = dict(os.environ); env.pop('GLIBC_TUNABLES', None) if k == 'today' else None
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if out.returncode: sys.exit(f"peak-RSS subprocess for {k} failed:\n{out.stderr[-2000:]}")
+            rss[k].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return rss
+
+
+def print_rss(a, rss):
+    print(f"\npeak RSS of a training step at batch {a.batch} (fresh process per variant, {a.rss_reps} each; warm-up + {a.rss_steps} steps; "
+          f"MB = MiB)")
+    for k in rss:
+        mb = [d['rss_mb'] for d in rss[k]]; st = min(d['step_s'] for d in rss[k])
+        ratio = f" ({(a.batch / st) / (a.batch / min(d['step_s'] for d in rss['today'])):.2f}x)" if 'today' in rss else ''
+        print(f"{k:24s} peak RSS {max(mb):7.0f} MB (runs: {', '.join(f'{v:.0f}' for v in mb)});  "
+              f"own-process train {a.batch / st:6.1f} img/s{ratio}"
+              f"{'  [glibc default malloc]' if k == 'today' else '  [tune_allocator]'}")
+
+
 def main():
     global NOW_REV
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -126,10 +151,19 @@ def main():
     p.add_argument('--learner-batches', type=int, default=3, help='batches per fit of the Learner row (0: skip it)')
     p.add_argument('--now-rev', default='d4bd729', help="git revision of 'now' (the branch point of this work)")
     p.add_argument('--quick', action='store_true', help='seconds-long smoke test (tiny batches, one repetition)')
+    p.add_argument('--rss-only', action='store_true', help='only the peak-RSS subprocesses (of --variants), no throughput or agreement')
+    p.add_argument('--variants', nargs='+', default=None, help="variants for --rss-only (default: all)")
     p.add_argument('--child', help=argparse.SUPPRESS)
     a = p.parse_args(); NOW_REV = a.now_rev
     if a.quick: a.batch, a.infer_batch, a.reps, a.rss_steps, a.rss_reps, a.learner_batches = 2, 4, 1, 1, 1, 1
     if a.child: return rss_child(a)
+    if a.rss_only:
+        names = list(classes()) if a.variants is None else a.variants
+        unknown = set(names) - set(classes())
+        if unknown: sys.exit(f"bench_cifar: unknown variant(s) {sorted(unknown)}; choose from {list(classes())}")
+        print(f"bench_cifar --rss-only: paper-size ResidualCVAE, training batch {a.batch}\nmachine: {machine()}")
+        print(f"variants: today = git {TODAY_REV}, improved = working tree ({_git.describe()})")
+        return print_rss(a, peak_rss_runs(a, names))
     torch.set_num_threads(1)
     from pertlearn.utils import tune_allocator, channels_last
     from pertlearn.cvae import CVAELoss
@@ -200,15 +234,7 @@ def main():
             t = time.perf_counter(); learn.fit(1, 1e-4)
             T['improved (Learner)/train'].append((time.perf_counter() - t) / (a.learner_batches * a.batch + a.batch / 3))
 
-    # peak RSS, one fresh process per variant, alternating
-    rss = {k: [] for k in C}
-    for r in range(a.rss_reps):
-        for k in C:
-            cmd = [sys.executable, __file__, '--child', k, '--batch', str(a.batch), '--rss-steps', str(a.rss_steps), '--now-rev', NOW_REV]
-            env = dict(os.environ); env.pop('GLIBC_TUNABLES', None) if k == 'today' else None
-            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if out.returncode: sys.exit(f"peak-RSS subprocess for {k} failed:\n{out.stderr[-2000:]}")
-            rss[k].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    rss = peak_rss_runs(a, list(C))
 
     ips = lambda key: 1 / min(T[key])
     print(f"{'variant':24s} {'params':>8s} {'train GFLOP/img':>15s} {'decode GFLOP/img':>16s}")
@@ -222,12 +248,7 @@ def main():
             cells.append(f"{ips(key):7.1f} ({ips(key) / ips(f'today/{w}'):.2f}x)" if key in T else f"{'-':>14s}")
         print(f"{k:24s} {' '.join(f'{c:>14s}' for c in cells)}")
     if learn is not None: print("  (Learner row: whole fit of the training batches plus one validation batch, counted as a third of a training batch)")
-    print(f"\npeak RSS of a training step at batch {a.batch} (fresh process per variant, {a.rss_reps} each; warm-up + {a.rss_steps} steps)")
-    for k in C:
-        mb = [d['rss_mb'] for d in rss[k]]; st = min(d['step_s'] for d in rss[k])
-        print(f"{k:24s} peak RSS {max(mb):7.0f} MB (runs: {', '.join(f'{v:.0f}' for v in mb)});  "
-              f"own-process train {a.batch / st:6.1f} img/s ({(a.batch / st) / (a.batch / min(d['step_s'] for d in rss['today'])):.2f}x)"
-              f"{'  [glibc default malloc]' if k == 'today' else '  [tune_allocator]'}")
+    print_rss(a, rss)
     print(f"\nagreement with today's code (same state_dict, same noise), one training step and one decode: relative loss "
           f"difference; all parameters' gradients as one vector: relative L2 difference, largest difference / largest gradient; "
           f"largest decoded-pixel difference")
