@@ -39,7 +39,7 @@ EXPERIMENTS = {
     'corruptions': dict(notebook='corruptions.ipynb',
         description="Learn a perturbation set from twelve common corruptions (MNIST-C-style embedded digits, or CIFAR-10/-C); report its quality on training and held-out corruptions, then compare five training methods on clean, corrupted, latent-PGD robust and certified accuracy.",
         quick=dict(epochs=30, arch='residual_small', latent=128, ch=16, mid=4, n_blocks=1, head_ch=4, batch_size=32, n_test=500, n_quality=40,
-                   pgd_steps=10, n_samples=4, clf_ch=16, clf_hidden=64, clf_epochs=3, clf_bs=64, adv_steps=2, attack_steps=10,
+                   pgd_steps=10, n_samples=4, clf_ch=16, clf_hidden=64, clf_epochs=10, clf_bs=64, adv_steps=2, attack_steps=10,
                    n_attack=150, n_cert=50, cert_n0=32, cert_n=500, cert_radius='q75', certify_all=False),
         full=dict(epochs=1000, arch='cifar_residual', latent=512, ch=64, mid=16, n_blocks=4, head_ch=16, batch_size=128, n_test=2000,
                   n_quality=500, pgd_steps=50, n_samples=16, clf_arch='resnet', clf_depth=20, clf_ch=16, clf_epochs=100, clf_bs=128,
