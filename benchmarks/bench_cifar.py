@@ -22,11 +22,12 @@ loss and gradients, and a decode, are compared with `today`.
     nice -n 19 taskset -c 1 python benchmarks/bench_cifar.py [--batch 32] [--infer-batch 128] [--reps 5] [--quick]
     taskset -c 1 python benchmarks/bench_cifar.py --rss-only --batch 128 --rss-steps 5 --rss-reps 3 --variants today improved 'improved, no recompute'
 """
-import argparse, contextlib, os, platform, resource, subprocess, sys, time, types, json
+import argparse, contextlib, os, platform, subprocess, sys, time, types, json
 from pathlib import Path
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 import torch
 import _git   # benchmarks/_git.py: reading old code from git history
+from pertlearn.utils import peak_rss_mb   # VmHWM in MiB (bench_allocator imports it from here too)
 
 REPO = _git.REPO
 TODAY_REV = '444aad6'
@@ -91,12 +92,6 @@ def flops(fn):
     from torch.utils.flop_counter import FlopCounterMode
     with FlopCounterMode(display=False) as fc: fn()
     return fc.get_total_flops()
-
-
-def peak_rss_mb():
-    "This process's resident high-water mark: VmHWM (reset by exec, unlike ru_maxrss, which Linux carries over from the forking parent)."
-    try: return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')) / 1024
-    except (OSError, StopIteration): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def rss_child(a):

@@ -203,12 +203,12 @@ def train_illumination(c, dev):
 
 def run_robust(cfg:dict, threads:int)->dict:
     "Standard and latent adversarial training of one classifier budget; clean, real-RTS and latent-PGD accuracy on validation digits."
-    import torch, torch.nn as nn, resource
+    import torch, torch.nn as nn
     torch.set_num_threads(threads)
     from fastai.learner import Learner
     from fastai.metrics import accuracy
     import fastai.callback.schedule
-    from pertlearn.utils import seed_everything, tune_allocator
+    from pertlearn.utils import seed_everything, tune_allocator, peak_rss_mb
     tune_allocator()
     from pertlearn.data.mnist_rts import load_mnist, mnist_rts_dls, mnist_rts_classif_dls, rts_perturb
     from pertlearn.data.core import EpochSetter
@@ -244,7 +244,7 @@ def run_robust(cfg:dict, threads:int)->dict:
         row[f'{m}_pgd_median'], row[f'{m}_pgd_q75'] = map(float, rob.accuracy)
     row.update(adv_robust=(row['adversarial_pgd_median'] + row['adversarial_pgd_q75']) / 2,
                clean_drop=row['standard_clean'] - row['adversarial_clean'], train_s=row['standard_train_s'] + row['adversarial_train_s'],
-               total_s=time.perf_counter() - t_all, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, threads=threads)
+               total_s=time.perf_counter() - t_all, peak_rss_mb=peak_rss_mb(), threads=threads)
     return row
 
 
@@ -256,7 +256,7 @@ def run_one(cfg:dict, threads:int, samples_dir:Path)->dict:
     if EXPERIMENT == 'mnist-rts-robust': return run_robust(cfg, threads)
     import torch
     torch.set_num_threads(threads)
-    from pertlearn.utils import seed_everything, tune_allocator, n_params
+    from pertlearn.utils import seed_everything, tune_allocator, n_params, peak_rss_mb
     tune_allocator()
     import pertlearn.models.pairs, pertlearn.models.cifar, pertlearn.models.illumination  # register the architectures
     from pertlearn.perturbation import PerturbationSet
@@ -285,13 +285,12 @@ def run_one(cfg:dict, threads:int, samples_dir:Path)->dict:
     for j, t in enumerate(['x', 'x̃', 'recon'] + ['‖u‖=ε'] * 4): axs[0, j].set_title(t, fontsize=7)
     fig.suptitle(key(cfg), fontsize=7); samples_dir.mkdir(parents=True, exist_ok=True)
     fig.savefig(samples_dir / f"{key(cfg)}.png", dpi=90, bbox_inches='tight'); plt.close(fig)
-    import resource
     return dict(key=key(cfg), experiment=EXPERIMENT, **{k_: (json.dumps(v) if isinstance(v, list) else v) for k_, v in c.items()},
                 n_params=n_par, n_train_pairs=dls.train.n, eps=ps.eps, eps_pairs=len(x_eps), scored_on=f"{len(x_te)} validation pairs",
                 steps=c['epochs'] * (dls.train.n // c['batch_size'] if EXPERIMENT != 'mnist-rts' else math.ceil(dls.train.n / c['batch_size'])),
                 identity=s['identity'], approx_pgd=s['approx_pgd'], identity_over_pgd=s['identity'] / max(s['approx_pgd'], 1e-12),
                 expected=s.get('expected'), train_s=train_s, eval_s=eval_s, total_s=time.perf_counter() - t_all,
-                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, threads=threads)
+                peak_rss_mb=peak_rss_mb(), threads=threads)
 
 
 def run_subprocess(cfg:dict, threads:int, samples_dir:Path)->dict:
