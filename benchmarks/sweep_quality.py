@@ -11,7 +11,7 @@ random members at ‖u‖ = ε).
 Grids (`--configs`):
   quick     the `mnist-rts --quick` profile: mnist_stn, ch ∈ {4, 8, 16}, stn_hidden (128, 64), latent ∈ {16, 32, 64},
             epochs ∈ {8, 16, 24, 32}, batch ∈ {64, 128}, all embedded training digits (72 configurations)
-  learn     `pertlearn learn`'s architectures at its default budget (1000 optimizer steps, batch 64, latent 32) on 42×42
+  learn     `pertlearn learn`'s architectures at 15 epochs (810 optimizer steps at batch 64, about 80% of learn's 1000), latent 32, on 42×42
             pairs: mnist_conv / conv_pairs / mnist_stn, ch ∈ {8, 32} (6 configurations)
   learn-full  the same architectures, ch ∈ {8, 16, 32}, latent ∈ {16, 32, 64}, epochs ∈ {8, 16, 32} (81 configurations)
   focus     6 configurations around the quick profile (mnist_stn, stn_hidden (48, 32)): ch ∈ {4, 8, 12}, latent ∈ {16, 32},
@@ -38,7 +38,7 @@ benchmarks/results/sweep_samples/<config>.png. Results already in the CSV are ke
 Needs only pertlearn's dependencies (no Jupyter, no papermill).
 """
 from __future__ import annotations
-import argparse, itertools, json, math, os, platform, subprocess, sys, time
+import argparse, itertools, json, os, platform, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -89,7 +89,7 @@ def grid(name:str)->list[dict]:
     if name == 'quick':
         return [dict(arch='mnist_stn', ch=c, stn_hidden=[128, 64], latent=l, epochs=e, batch_size=b)
                 for c, l, e, b in itertools.product((4, 8, 16), (16, 32, 64), (8, 16, 24, 32), (64, 128))]
-    if name == 'learn':   # `pertlearn learn`'s choices at its default budget (1000 optimizer steps at batch 64 = 15 epochs here)
+    if name == 'learn':   # `pertlearn learn`'s choices at 15 epochs: 810 steps at batch 64 (learn's default is 1000 steps, 19 epochs here)
         return [dict(arch=a, ch=c, latent=32, epochs=15, batch_size=64, **({'stn_hidden': [128, 64]} if a == 'mnist_stn' else {}))
                 for a, c in itertools.product(('mnist_conv', 'conv_pairs', 'mnist_stn'), (8, 32))]
     if name == 'learn-full':
@@ -287,7 +287,7 @@ def run_one(cfg:dict, threads:int, samples_dir:Path)->dict:
     fig.savefig(samples_dir / f"{key(cfg)}.png", dpi=90, bbox_inches='tight'); plt.close(fig)
     return dict(key=key(cfg), experiment=EXPERIMENT, **{k_: (json.dumps(v) if isinstance(v, list) else v) for k_, v in c.items()},
                 n_params=n_par, n_train_pairs=dls.train.n, eps=ps.eps, eps_pairs=len(x_eps), scored_on=f"{len(x_te)} validation pairs",
-                steps=c['epochs'] * (dls.train.n // c['batch_size'] if EXPERIMENT != 'mnist-rts' else math.ceil(dls.train.n / c['batch_size'])),
+                steps=c['epochs'] * len(dls.train),   # optimizer steps: the loader's batches per epoch (a partial last batch is dropped)
                 identity=s['identity'], approx_pgd=s['approx_pgd'], identity_over_pgd=s['identity'] / max(s['approx_pgd'], 1e-12),
                 expected=s.get('expected'), train_s=train_s, eval_s=eval_s, total_s=time.perf_counter() - t_all,
                 peak_rss_mb=peak_rss_mb(), threads=threads)
