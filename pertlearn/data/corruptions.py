@@ -306,13 +306,16 @@ def _pool(cs:CorruptionSet, names, channels:int, device)->torch.Tensor:
     "uint8 (1 + K, N, C, H, W) tensor: clean then each corruption in `names`."
     missing = [c for c in names if c not in cs.corrupted]
     if missing: raise ValueError(f'corruptions {missing} are not in this split (it has {list(cs.corrupted)})')
-    a = np.stack([np.asarray(cs.clean)] + [np.asarray(cs.corrupted[c]) for c in names])
-    t = torch.from_numpy(a).permute(0, 1, 4, 2, 3)
-    if channels == 1 and t.shape[2] == 3:
-        w = torch.tensor([0.299, 0.587, 0.114]).view(1, 1, 3, 1, 1)
-        t = (t.float() * w).sum(2, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-    elif channels not in (1, 3) or t.shape[2] != channels: raise ValueError(f'channels must be 1 or 3 (images have {t.shape[2]}), got {channels}')
-    return t.contiguous().to(device)
+    rows = [np.asarray(cs.clean)] + [np.asarray(cs.corrupted[c]) for c in names]
+    n, h, w, c = rows[0].shape
+    if channels not in (1, 3) or (channels != c and not (channels == 1 and c == 3)):
+        raise ValueError(f'channels must be 1 or 3 (images have {c}), got {channels}')
+    out = np.empty((len(rows), n, channels, h, w), dtype=np.uint8)   # filled row by row: one copy of the data, not two
+    gray = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    for j, r in enumerate(rows):
+        if channels == c: out[j] = r.transpose(0, 3, 1, 2)
+        else: out[j] = (torch.from_numpy(r.transpose(0, 3, 1, 2).copy()).float() * gray).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8).numpy()
+    return torch.from_numpy(out).to(device)
 
 def _draw_pairs(n:int, k:int, mode:str, g:torch.Generator, target=None)->tuple:
     "Source and target rows of the pool for n items (row 0 clean, rows 1..k corruptions); `target` fixes the targets."
@@ -473,4 +476,4 @@ def corruption_classif_test(data:CorruptionData, # loaded corruption data
     pool = _pool(cs, corruptions, channels, device or 'cpu')
     i, r = _classif_test_items(len(cs), len(corruptions))
     y = torch.from_numpy(np.array(cs.labels, dtype=np.int64))[i].to(pool.device)
-    return pool[r.to(pool.device), i.to(pool.device)].float() / 255, y, _groups(r, corruptions).to(pool.device)
+    return pool[r.to(pool.device), i.to(pool.device)].float().div_(255), y, _groups(r, corruptions).to(pool.device)
