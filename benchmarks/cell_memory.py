@@ -30,10 +30,10 @@ class _MallInfo2(ctypes.Structure):
 
 def heap_in_use_mb()->float:
     "Bytes the C heap has handed out and not had back (glibc `mallinfo2`: small chunks plus mmapped ones), in MiB; NaN without glibc 2.33."
-    try:
-        f = ctypes.CDLL('libc.so.6').mallinfo2; f.restype = _MallInfo2
-    except (OSError, AttributeError): return float('nan')
-    m = f(); return (m.uordblks + m.hblkhd) / 2**20
+    from pertlearn.utils import _glibc   # the C library where it is glibc, as tune_allocator and release_memory find it
+    f = getattr(_glibc(), 'mallinfo2', None)
+    if f is None: return float('nan')
+    f.restype = _MallInfo2; m = f(); return (m.uordblks + m.hblkhd) / 2**20
 
 def reset_peak():
     "Start VmHWM afresh from the current resident size (Linux: write 5 to /proc/self/clear_refs)."
