@@ -313,8 +313,10 @@ def _pool(cs:CorruptionSet, names, channels:int, device)->torch.Tensor:
     out = np.empty((len(rows), n, channels, h, w), dtype=np.uint8)   # filled row by row: one copy of the data, not two
     gray = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
     for j, r in enumerate(rows):
-        if channels == c: out[j] = r.transpose(0, 3, 1, 2)
-        else: out[j] = (torch.from_numpy(r.transpose(0, 3, 1, 2).copy()).float() * gray).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8).numpy()
+        r = r.transpose(0, 3, 1, 2)
+        if channels != c:   # RGB to gray with the ITU-R 601 luma weights
+            r = (torch.from_numpy(r.copy()).float() * gray).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8).numpy()
+        out[j] = r
     return torch.from_numpy(out).to(device)
 
 def _draw_pairs(n:int, k:int, mode:str, g:torch.Generator, target=None)->tuple:
