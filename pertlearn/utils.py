@@ -6,16 +6,18 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/utils.html.md"""
 
 # %% ../nbs/00a_utils.ipynb #46d57269
 from __future__ import annotations
-import hashlib, json, math, numbers, os, random, sys, tempfile
+import errno, functools, hashlib, json, math, numbers, os, random, re, shutil, sys, tempfile
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device', 'seed_everything',
-           'as_generator', 'derive_seed', 'n_params', 'check_finite_positive', 'check_int', 'check_prob',
-           'check_images', 'check_labels', 'check_device', 'check_writable', 'tune_allocator', 'rss_bytes',
-           'release_memory', 'peak_rss_mb', 'channels_last', 'folded_batchnorm', 'renamed_kwargs']
+__all__ = ['MARKER', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device',
+           'seed_everything', 'as_generator', 'derive_seed', 'n_params', 'check_finite_positive', 'check_int',
+           'check_prob', 'check_images', 'check_labels', 'check_device', 'parse_spec', 'check_value', 'spec_of',
+           'check_writable', 'write_marker', 'read_marker', 'output_folder', 'staging_folder', 'swap_into_place',
+           'is_disk_full', 'tune_allocator', 'rss_bytes', 'release_memory', 'peak_rss_mb', 'channels_last',
+           'folded_batchnorm', 'renamed_kwargs']
 
 # %% ../nbs/00a_utils.ipynb #62f97490
 def _umask():
@@ -187,6 +189,92 @@ def check_device(device, # None, 'auto', 'cpu', 'cuda', 'cuda:1', or a torch.dev
     elif d.type != 'cpu' and d.type != 'mps': raise ValueError(f"unsupported device {device!r}: use 'cpu' or 'cuda'")
     return d
 
+# %% ../nbs/00a_utils.ipynb #aa5f8996
+_OPS = {'<': lambda a, b: a < b, '<=': lambda a, b: a <= b, '>': lambda a, b: a > b, '>=': lambda a, b: a >= b}
+_FLIP = {'<': '>', '<=': '>=', '>': '<', '>=': '<='}
+
+def _lit(s:str):
+    "A literal of a declaration: a quoted string, a number, None, True or False."
+    import ast
+    try: return ast.literal_eval(s.strip())
+    except (ValueError, SyntaxError): raise SyntaxError(f"not a literal: {s.strip()!r}") from None
+
+def _split_or(text:str)->list[str]:
+    "Alternatives at the top level: split on ' or ' up to the first 'list of'/'pair of' (which takes the rest of the text)."
+    parts, rest = [], text.strip()
+    while True:
+        if rest.startswith(('list of ', 'pair of ')): parts.append(rest); return parts
+        i = rest.find(' or ')
+        if i < 0: parts.append(rest); return parts
+        parts.append(rest[:i].strip()); rest = rest[i + 4:].strip()
+
+def _alt(a:str):
+    "A test (value -> True, False, or a reason string) for one alternative of a declaration."
+    import re
+    if a == 'None': return lambda v: v is None
+    if a == 'bool': return lambda v: isinstance(v, bool)
+    if a in ('str', 'path'): return lambda v: (isinstance(v, str) and v.strip() != '') or (a == 'path' and isinstance(v, Path))
+    if a == 'device':
+        def dev(v):
+            if not isinstance(v, str): return False
+            try: check_device(v); return True
+            except ValueError as e: return str(e)
+        return dev
+    if a.startswith(('list of ', 'pair of ')):
+        item = parse_spec(a[8:])
+        def seq(v, n=2 if a.startswith('pair') else None):
+            if not isinstance(v, (list, tuple)) or (n is not None and len(v) != n): return False
+            return all(item(x) is True for x in v)
+        return seq
+    if a.startswith('one of '):
+        vals = [_lit(s) for s in re.split(r",\s*(?=(?:[^']*'[^']*')*[^']*$)", a[7:])]
+        return lambda v: any(type(v) is type(x) and v == x for x in vals)
+    m = re.fullmatch(r"(?:(\S+)\s*(<=|<|>=|>)\s*)?(int|float)(?:\s*(<=|<|>=|>)\s*(\S+))?", a)
+    if m:
+        lo, op1, kind, op2, hi = m.groups()
+        bounds = ([(_FLIP[op1], _lit(lo))] if lo else []) + ([(op2, _lit(hi))] if hi else [])
+        def num(v):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real): return False
+            if kind == 'int' and not isinstance(v, numbers.Integral): return False
+            if not math.isfinite(v): return False
+            return all(_OPS[op](v, b) for op, b in bounds)
+        return num
+    x = _lit(a)   # a single literal: that exact value
+    return lambda v: type(v) is type(x) and v == x
+
+def parse_spec(text:str):
+    "A test of values from a declaration such as `int >= 1`, `None or 0 < float < 1`, `list of one of 'a', 'b'` (grammar above)."
+    tests = [_alt(a) for a in _split_or(text)]
+    def test(v):
+        why = False
+        for t in tests:
+            r = t(v)
+            if r is True: return True
+            if isinstance(r, str): why = r
+        return why
+    test.spec = text.strip()
+    return test
+
+def check_value(name:str, # the parameter's name, used in the message
+                v, # its value
+                spec:str, # what it allows: a declaration (see `parse_spec`)
+               ):
+    "`v` unchanged if it satisfies the declaration `spec`, else a one-line `ValueError` naming `name`, `v` and what is allowed."
+    r = _parsed(spec)(v)
+    if r is True: return v
+    if isinstance(r, str): raise ValueError(f"{name}={v!r}: {r}")
+    raise ValueError(f"{name}={v!r} is not allowed: {name} takes {spec.strip()}")
+
+@functools.lru_cache(maxsize=None)
+def _parsed(spec:str): return parse_spec(spec)
+
+_SPEC = re.compile(r'\[([^\[\]]+)\]\s*$')
+def spec_of(comment:str|None)->str|None:
+    "The declaration at the end of a parameter's comment (`# peak learning rate [float > 0]` → 'float > 0'), or None."
+    m = _SPEC.search(comment or '')
+    return m.group(1).strip() if m else None
+
+
 # %% ../nbs/00a_utils.ipynb #8ffcbb06
 def check_writable(path:str|Path, # a folder (or file) the caller will create or write
                   )->Path:
@@ -197,6 +285,106 @@ def check_writable(path:str|Path, # a folder (or file) the caller will create or
     try: fd, t = tempfile.mkstemp(dir=a, prefix='.pertlearn_write_test.'); os.close(fd); os.unlink(t)   # access() is not enough (root, /proc)
     except OSError: raise PermissionError(f"cannot write to {p}: {a} is not writable; choose another output folder") from None
     return p
+
+# %% ../nbs/00a_utils.ipynb #20086828
+MARKER = '.pertlearn.json'   # what pertlearn writes into every set, run and docs folder it makes
+
+def write_marker(folder:str|Path, # a folder pertlearn has just written
+                 kind:str, # what it holds: 'set', 'run' or 'docs'
+                 **info)->Path:
+    "Mark `folder` as pertlearn's `kind`, listing the files it holds now (so a later `--overwrite` knows what it may replace)."
+    from pertlearn import __version__
+    folder = Path(folder)
+    files = sorted(f.relative_to(folder).as_posix() for f in folder.rglob('*') if f.is_file() and f.name != MARKER)
+    return atomic_write_json(folder/MARKER, dict(kind=kind, pertlearn_version=__version__, files=files, **info))
+
+def read_marker(folder:str|Path)->dict|None:
+    "The marker pertlearn wrote in `folder` (a dict with 'kind'), or None."
+    try: m = json.loads((Path(folder)/MARKER).read_text())
+    except (OSError, ValueError): return None
+    return m if isinstance(m, dict) and isinstance(m.get('kind'), str) else None
+
+def _foreign_files(folder:Path, marker:dict)->list[str]:
+    "Files in `folder` that its marker does not list: someone else put them there."
+    listed = set(marker.get('files') or [])
+    return sorted(f.relative_to(folder).as_posix() for f in folder.rglob('*')
+                  if f.is_file() and f.name != MARKER and f.relative_to(folder).as_posix() not in listed)
+
+def _protected(p:Path)->str|None:
+    "Why pertlearn never replaces folder `p` (resolved): the root, the home folder, the working folder or one above it."
+    cwd = Path.cwd().resolve()
+    if p == Path(p.anchor): return 'the root folder'
+    if p == Path.home().resolve(): return 'your home folder'
+    if p == cwd: return 'the working folder'
+    if p in cwd.parents: return f'a folder above the working folder'
+    return None
+
+def output_folder(out:str|Path, # the folder a job will write (or replace)
+                  kind:str, # what it writes there: 'set', 'run' or 'docs'
+                  inputs=(), # paths the job reads: `out` may not be, hold or lie inside any of them
+                  legacy=None, # a function(folder)->bool recognising a `kind` folder pertlearn wrote before it wrote markers
+                  flag:str='--overwrite', # how the user asks to replace it (named in messages)
+                 )->tuple[Path, str]:
+    "(absolute `out`, its state: 'new', 'empty' or 'ours'); a one-line error for a folder pertlearn may never write or replace."
+    out = check_writable(out); real = out.resolve()
+    why = _protected(real)
+    if why: raise ValueError(f"{out} is {why}: pertlearn never writes a {kind} there; choose a new folder")
+    for i in inputs:
+        if i is None: continue
+        i = Path(i).expanduser().resolve()
+        if real == i: raise ValueError(f"{out} is the input {i}: pertlearn never writes its {kind} over what it reads; choose another folder")
+        if real in i.parents: raise ValueError(f"{out} holds the input {i}: pertlearn never replaces a folder holding what it reads; choose another folder")
+        if i in real.parents: raise ValueError(f"{out} lies inside the input {i}: choose a folder outside it")
+    if not out.exists() and not out.is_symlink(): return out, 'new'
+    if out.is_symlink() or not out.is_dir(): raise FileExistsError(f"{out} exists and is not a folder; choose another folder")
+    if not any(out.iterdir()): return out, 'empty'
+    m = read_marker(out)
+    if m is not None and m['kind'] == kind:
+        extra = _foreign_files(out, m)
+        if extra: raise FileExistsError(f"{out} holds files pertlearn did not write ({', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}): "
+                                        f"pertlearn replaces only its own files; move them, or choose another folder")
+        return out, 'ours'
+    if m is None and legacy is not None and legacy(out): return out, 'ours'
+    raise FileExistsError(f"{out} exists and holds no pertlearn {kind} (no {MARKER}): pertlearn replaces only folders it wrote, "
+                          f"even with {flag}; choose another folder")
+
+def staging_folder(out:Path, # the final folder
+                   kind:str, # what will be written: 'set', 'run' or 'docs'
+                  )->Path:
+    "The private sibling folder `.<name>.partial` where a job writes its result before `swap_into_place`; made and marked here."
+    stage = out.with_name(f'.{out.name}.partial')
+    if stage.exists():
+        m = read_marker(stage)
+        if m is None or m.get('kind') != f'partial-{kind}':
+            raise FileExistsError(f"{stage} exists and was not made by pertlearn: pertlearn writes its {kind} there before moving it to {out}; "
+                                  f"move it away, or choose another folder")
+    else:
+        stage.mkdir(parents=True)
+        write_marker(stage, f'partial-{kind}', final=out.name)
+    return stage
+
+def swap_into_place(src:Path, # a complete result (a folder, marked by `write_marker`)
+                    out:Path, # where it goes; an existing `out` is replaced only now, when `src` is complete
+                   ):
+    "Move folder `src` to `out`: the old `out` (if any) is renamed away first and deleted only once `src` is in its place."
+    src, out = Path(src), Path(out)
+    if out.exists():
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f'.{out.name}.old.'))
+        old.rmdir(); out.rename(old)
+        try: src.rename(out)
+        except BaseException: old.rename(out); raise
+        shutil.rmtree(old, ignore_errors=True)
+    else: src.rename(out)
+    return out
+
+def is_disk_full(e:BaseException)->bool:
+    "Whether `e` (or what it was raised from) is 'no space left on device'."
+    while e is not None:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT): return True
+        if 'No space left on device' in str(e): return True
+        e = e.__cause__ or e.__context__
+    return False
+
 
 # %% ../nbs/00a_utils.ipynb #fde103b4
 _MALLOC_TUNABLES = dict(mmap_threshold=256 * 2**20, trim_threshold=512 * 2**20, top_pad=64 * 2**20)
