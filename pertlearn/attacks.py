@@ -14,11 +14,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches, keep_best, gradient_ascent, default_step_size
+from .metrics import proportion_ci
 from .utils import as_generator, channels_last, folded_batchnorm, check_finite_positive, check_int, check_images, check_labels, renamed_kwargs
 
 # %% auto #0
-__all__ = ['frozen_eval', 'attack_objective', 'device_generator', 'Attack', 'LatentPGD', 'linear_latent_radius', 'LinfPGD',
-           'L2PGD', 'RandomMembers', 'robust_accuracy', 'show_adversarial']
+__all__ = ['frozen_eval', 'attack_objective', 'check_logits', 'device_generator', 'Attack', 'LatentPGD', 'linear_latent_radius',
+           'LinfPGD', 'L2PGD', 'RandomMembers', 'dlr_objective', 'LatentAPGD', 'AutoLatentAttack', 'robust_accuracy',
+           'AttackError', 'attack_convergence', 'plot_convergence', 'show_adversarial']
 
 # %% ../nbs/07_attacks.ipynb #4bcf6eaa
 @contextmanager
@@ -66,6 +68,20 @@ def attack_objective(logits:torch.Tensor, # (batch, classes) or, for 'seg', (bat
 # %% ../nbs/07_attacks.ipynb #5baa5c8d
 _BIG = 1e6  # weight of success in the tracked value: any success beats any loss
 
+def check_logits(logits, # what the model returned
+                 batch:int, # the number of inputs it was given
+                 num_classes:int|None=None, # the number of classes expected, if known
+                ):
+    "Refuse a model output that cannot be attacked or certified: not a tensor, one dimension, wrong batch or class count, NaN or inf."
+    if not torch.is_tensor(logits): raise TypeError(f"the model returned {type(logits).__name__}, not a tensor of logits")
+    if logits.device.type == 'meta': raise ValueError("the model returned logits on the meta device (no data): move the model to 'cpu' or 'cuda'")
+    if logits.ndim < 2 or len(logits) != batch:
+        raise ValueError(f"the model returned logits of shape {tuple(logits.shape)} for {batch} inputs; expected (batch, classes) or (batch, classes, H, W)")
+    if num_classes is not None and logits.shape[1] != num_classes:
+        raise ValueError(f"num_classes is {num_classes} but the model returns {logits.shape[1]} class scores")
+    if not torch.isfinite(logits).all(): raise ValueError("the model returned non-finite logits (NaN or inf): it cannot be attacked or certified")
+    return logits
+
 def device_generator(generator:torch.Generator|int|None, # a generator, a seed, or None (seed 0)
                      device, # where the random numbers are needed
                     )->torch.Generator:
@@ -104,7 +120,7 @@ class Attack:
 
     def evaluate(self, x_adv:torch.Tensor, y:torch.Tensor)->tuple[torch.Tensor, torch.Tensor]:
         "(value to maximise, success) of the model on `x_adv`: `attack_objective` with this attack's settings."
-        return attack_objective(self.model(x_adv), y, self.loss, self.targeted, self.ignore_index)
+        return attack_objective(check_logits(self.model(x_adv), len(x_adv)), y, self.loss, self.targeted, self.ignore_index)
 
     def with_eps(self, eps)->'Attack':
         "A copy of this attack at radius `eps` (sharing the model, the set and the generator)."
@@ -120,6 +136,7 @@ class Attack:
     def _inputs(self, best, x): raise NotImplementedError
     def _check_inputs(self, x, y):
         "Refuse bad images or labels before any work (images in [0, 1] unless the set's CVAE works on unbounded vectors)."
+        if x.device.type == 'meta': raise ValueError("x is on the meta device (no data): move the inputs to 'cpu' or 'cuda'")
         cvae = getattr(getattr(self, 'ps', None), 'cvae', None)
         if cvae is None: check_images(x)
         else: check_images(x, unit=getattr(cvae, 'unit_range', True), like=cvae)
@@ -297,36 +314,300 @@ class RandomMembers(Attack):
         return out
 
 
+# %% ../nbs/07_attacks.ipynb #55ffa2f5
+def dlr_objective(logits:torch.Tensor, # (batch, classes) or per pixel (batch, classes, H, W)
+                  y:torch.Tensor, # true labels (batch,) or (batch, H, W)
+                  target:torch.Tensor|None=None, # classes to reach (same shape as `y`), or None: untargeted
+                 )->torch.Tensor:
+    "Difference-of-logits ratio to maximise (Croce & Hein 2020), same shape as `y`; the plain margin where there are too few classes for the ratio."
+    C = logits.shape[1]
+    srt = logits.sort(1, descending=True).values
+    zy = logits.gather(1, y.unsqueeze(1).clamp_min(0)).squeeze(1)
+    if target is None:
+        other = logits.masked_fill(F.one_hot(y.clamp_min(0), C).movedim(-1, 1).bool(), -float('inf')).amax(1)
+        if C < 3: return other - zy
+        return (other - zy) / (srt[:, 0] - srt[:, 2] + 1e-12)
+    zt = logits.gather(1, target.unsqueeze(1)).squeeze(1)
+    if C < 4: return zt - zy
+    return (zt - zy) / (srt[:, 0] - (srt[:, 2] + srt[:, 3]) / 2 + 1e-12)
+
+# %% ../nbs/07_attacks.ipynb #5c8533b0
+def _normalise(g):
+    n = g.norm(dim=1, keepdim=True)
+    return torch.where(n > 0, g / n.clamp_min(1e-12), torch.zeros_like(g))
+
+def _random_half(B, d, eps, gen, device):
+    "Random directions at radius ε/2 (ε a number or (B, 1))."
+    z = torch.randn(B, d, generator=gen, device=gen.device).to(device)
+    return _normalise(z) * eps / 2
+
+class LatentAPGD(Attack):
+    "APGD (step-size schedule with checkpoints, momentum) over the whitened latent ball of a set: `attack(x, y)` → members of S(x)."
+    def __init__(self, model:nn.Module, # classifier or segmenter on inputs in [0, 1]
+                 ps:PerturbationSet, # the learned set
+                 eps:float|torch.Tensor|None=None, # radius (one, or one per example); defaults to `ps.eps`
+                 steps:int=100, # iterations per start
+                 restarts:int=1, # starts; the first at `start`, later ones random (only on examples not yet broken)
+                 loss:str='ce', # 'ce', 'dlr', 'seg' (per-pixel CE) or 'seg_dlr'
+                 target_rank:int|None=None, # targeted DLR towards the class ranked this high (1: runner-up) at u = 0 ('dlr' only)
+                 start:str='zero', # first start: 'zero' (the prior mean) or 'random' (random direction, radius ε/2)
+                 early_stop:bool=True, # broken examples leave the batch at once
+                 ignore_index:int=-100, # label of pixels that do not count ('seg', 'seg_dlr')
+                 generator:torch.Generator|int|None=None): # seed or generator for the random starts
+        if loss not in ('ce', 'dlr', 'seg', 'seg_dlr'): raise ValueError(f"unknown APGD loss {loss!r}: use 'ce', 'dlr', 'seg' or 'seg_dlr'")
+        if start not in ('zero', 'random'): raise ValueError(f"start must be 'zero' or 'random'; got {start!r}")
+        if target_rank is not None and (loss != 'dlr' or check_int('target_rank', target_rank) < 1):
+            raise ValueError("target_rank needs loss='dlr' and a rank ≥ 1")
+        check_int('steps', steps)
+        super().__init__(model, eps, restarts, False, 'seg' if loss.startswith('seg') else 'ce', early_stop, ignore_index, generator)
+        self.ps, self.steps, self.apgd_loss, self.target_rank, self.start = ps, steps, loss, target_rank, start
+        self.last_u = self.broken_at = None
+
+    def _value(self, logits, y, t):
+        "(value to maximise, success) per example."
+        check_logits(logits, len(y))
+        _, s = attack_objective(logits, y, 'seg' if self.loss == 'seg' else 'ce', False, self.ignore_index)
+        if self.apgd_loss == 'ce': return F.cross_entropy(logits, y, reduction='none'), s
+        if self.apgd_loss == 'dlr': return dlr_objective(logits, y, t), s
+        valid = y != self.ignore_index; nv = valid.flatten(1).sum(1).clamp_min(1)
+        if self.apgd_loss == 'seg': per = F.cross_entropy(logits, y, reduction='none', ignore_index=self.ignore_index)
+        else: per = dlr_objective(logits, y).masked_fill(~valid, 0.)
+        return per.flatten(1).sum(1) / nv, s
+
+    def _radius(self, x): return _per_example(self.ps.radius(self.eps), len(x), x.device)
+    def _frozen(self): return (self.model, self.ps.cvae)
+    def _empty(self, x):
+        self._tries, self.broken_at = 0, torch.full((len(x),), float('inf'), device=x.device)
+        return torch.zeros(len(x), self.ps.latent_dim, device=x.device)
+    def _inputs(self, best, x):
+        self.last_u = best
+        return self.ps.decode(best, x)
+
+    def _attempt(self, x, y, eps, gen, idx):
+        B, d, n_iter = len(x), self.ps.latent_dim, self.steps
+        offset, first = self._tries * n_iter, self._tries == 0; self._tries += 1
+        with torch.no_grad(): mu, sd = self.ps.prior(x)
+        e = eps if torch.is_tensor(eps) else torch.full((B, 1), float(eps), device=x.device)
+        t = None
+        if self.target_rank is not None:
+            with torch.no_grad(): z0 = self.model(self.ps.decode(torch.zeros(B, d, device=x.device), x, (mu, sd)))
+            order = z0.masked_fill(F.one_hot(y, z0.shape[1]).bool(), -float('inf')).argsort(1, descending=True)
+            t = order[:, min(self.target_rank, z0.shape[1] - 1) - 1]
+        u = torch.zeros(B, d, device=x.device) if (first and self.start == 'zero') else _random_half(B, d, e, gen, x.device)
+        best_u, best_v = u.clone(), torch.full((B,), -float('inf'), device=x.device)
+        broken_at = torch.full((B,), float('inf'), device=x.device)
+        def evaluate(S, need_grad=True):
+            uu = S['u'].detach().requires_grad_(need_grad)
+            with torch.set_grad_enabled(need_grad):
+                logits = self.model(self.ps.decode(uu, S['x'], (S['mu'], S['sd'])))
+                v, s = self._value(logits, S['y'], S['t'])
+                g = torch.autograd.grad(v.sum(), uu)[0] if need_grad else None
+            v = torch.nan_to_num(v.detach(), nan=-float('inf'))
+            return v, s.detach(), (torch.nan_to_num(g) if need_grad else None)
+        def record(S, v, s, it):
+            r = S['rows']; val = v + _BIG * s
+            better = val > best_v[r]
+            best_v[r] = torch.where(better, val, best_v[r]); best_u[r] = torch.where(better[:, None], S['u'], best_u[r])
+            broken_at[r] = torch.where((s >= 1) & (broken_at[r] == float('inf')), torch.full_like(v, float(offset + it)), broken_at[r])
+        S = dict(rows=torch.arange(B, device=x.device), u=u, x=x, y=y, t=t, mu=mu, sd=sd, e=e, step=2 * e)
+        S['v'], s, S['g'] = evaluate(S); record(S, S['v'], s, 0)
+        S.update(prev=S['u'].clone(), best_loss=S['v'].clone(), best_loss_u=S['u'].clone(), best_loss_g=S['g'].clone(),
+                 incr=torch.zeros(B, device=x.device), reduced=torch.zeros(B, dtype=torch.bool, device=x.device), ckpt_loss=S['v'].clone())
+        k, k_decr, k_min, counter = max(int(0.22 * n_iter), 1), max(int(0.03 * n_iter), 1), max(int(0.06 * n_iter), 1), 0
+        def compact(S, keep):
+            return {n: (v[keep] if torch.is_tensor(v) and v.ndim > 0 and len(v) == len(keep) else v) for n, v in S.items()}
+        if self.early_stop: S = compact(S, s < 1)
+        for i in range(n_iter):
+            if len(S['rows']) == 0: break
+            with torch.no_grad():
+                a = 0.75 if i > 0 else 1.0
+                z = project_l2(S['u'] + S['step'] * _normalise(S['g']), S['e'])
+                new = project_l2(S['u'] + a * (z - S['u']) + (1 - a) * (S['u'] - S['prev']), S['e'])
+                S['prev'], S['u'] = S['u'], new
+            v, s, g = evaluate(S, need_grad=i < n_iter - 1)
+            record(S, v, s, i + 1)
+            if i == n_iter - 1: break
+            S['g'] = g
+            S['incr'] += (v > S['v']).float(); S['v'] = v
+            imp = v > S['best_loss']
+            S['best_loss'] = torch.where(imp, v, S['best_loss'])
+            S['best_loss_u'] = torch.where(imp[:, None], S['u'], S['best_loss_u']); S['best_loss_g'] = torch.where(imp[:, None], g, S['best_loss_g'])
+            counter += 1
+            if counter == k:   # checkpoint: halve the step where progress stalled, and go back to the best point
+                red = (S['incr'] < 0.75 * k) | (~S['reduced'] & (S['ckpt_loss'] >= S['best_loss']))
+                S['reduced'], S['ckpt_loss'] = red, S['best_loss'].clone()
+                S['step'] = torch.where(red[:, None], S['step'] / 2, S['step'])
+                S['u'] = torch.where(red[:, None], S['best_loss_u'], S['u']); S['g'] = torch.where(red[:, None], S['best_loss_g'], S['g'])
+                S['incr'] = torch.zeros_like(S['incr']); counter = 0; k = max(k - k_decr, k_min)
+            if self.early_stop and (s >= 1).any(): S = compact(S, s < 1)
+        self.broken_at[idx] = torch.minimum(self.broken_at[idx], broken_at)
+        return best_u, best_v
+
+# %% ../nbs/07_attacks.ipynb #b750e46c
+class AutoLatentAttack(Attack):
+    "The default attack: an ensemble of `LatentAPGD` runs (CE and DLR from u = 0, targeted DLR, random restarts); an example is broken if any member breaks it."
+    def __init__(self, model:nn.Module, # classifier or segmenter on inputs in [0, 1]
+                 ps:PerturbationSet, # the learned set
+                 eps:float|torch.Tensor|None=None, # radius (one, or one per example); defaults to `ps.eps`
+                 steps:int=100, # APGD iterations of every member
+                 restarts:int=1, # random starts per loss, after the runs from u = 0
+                 n_targets:int=3, # targeted DLR members (runner-up classes at u = 0); 0 for none (never for 'seg')
+                 seg:bool=False, # per-pixel logits: members 'seg' and 'seg_dlr'
+                 ignore_index:int=-100, # label of pixels that do not count (seg)
+                 generator:torch.Generator|int|None=None): # seed or generator for the random starts
+        check_int('steps', steps); check_int('restarts', restarts, 0); check_int('n_targets', n_targets, 0)
+        super().__init__(model, eps, 1, False, 'seg' if seg else 'ce', True, ignore_index, generator)
+        self.ps, self.steps, self.n_restarts, self.n_targets, self.seg = ps, steps, restarts, n_targets, seg
+        self.last_u = self.broken_at = None; self.log = []
+
+    def members(self, num_classes:int)->list[tuple[str, dict]]:
+        "(name, `LatentAPGD` keywords) of every member, in the order they run."
+        ce, dlr = ('seg', 'seg_dlr') if self.seg else ('ce', 'dlr')
+        out = [(f'apgd-{ce}', dict(loss=ce)), (f'apgd-{dlr}', dict(loss=dlr))]
+        if not self.seg: out += [(f'apgd-t{r}', dict(loss='dlr', target_rank=r)) for r in range(1, min(self.n_targets, num_classes - 1) + 1)]
+        for r in range(self.n_restarts): out += [(f'apgd-{ce}-rand{r + 1}', dict(loss=ce, start='random')), (f'apgd-{dlr}-rand{r + 1}', dict(loss=dlr, start='random'))]
+        return out
+
+    @property
+    def iterations(self)->int: "Iterations of the whole ensemble on an example no member breaks."; return self.steps * len(self.members(10**6))
+
+    def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
+        "Members of S(x), one per example: a breaking one where any member found one (`last_success`, `broken_at`: cumulative iteration, inf if none)."
+        import time
+        self._check_inputs(x, y)
+        eps = _per_example(self.ps.radius(self.eps), len(x), x.device)
+        gen = self.generator = device_generator(self.generator, x.device)
+        B, d = len(x), self.ps.latent_dim
+        best_u = torch.zeros(B, d, device=x.device); best_s = torch.full((B,), -1., device=x.device)
+        broken_at = torch.full((B,), float('inf'), device=x.device); self.log, offset = [], 0
+        with frozen_eval(self.model, self.ps.cvae):
+            for name, kw in self.members(self._classes(x)):
+                idx = torch.nonzero(best_s < 1)[:, 0]
+                if len(idx) == 0: break
+                t0 = time.time()
+                m = LatentAPGD(self.model, self.ps, _sub(eps, idx), self.steps, ignore_index=self.ignore_index, generator=gen, **kw)
+                m(x[idx], y[idx])
+                better = m.last_success > best_s[idx]
+                best_s[idx] = torch.where(better, m.last_success, best_s[idx]); best_u[idx] = torch.where(better[:, None], m.last_u, best_u[idx])
+                broken_at[idx] = torch.minimum(broken_at[idx], offset + m.broken_at)
+                self.log.append(dict(member=name, attacked=len(idx), broken=int((m.last_success >= 1).sum()), seconds=time.time() - t0))
+                offset += self.steps
+            with torch.no_grad():
+                x_adv = self.ps.decode(best_u, x)
+                self.last_success = self.evaluate(x_adv, y)[1]
+        self.last_u, self.broken_at = best_u, torch.where(self.last_success >= 1, broken_at, torch.full_like(broken_at, float('inf')))
+        return x_adv.detach()
+
+    def _classes(self, x):
+        with torch.no_grad(), frozen_eval(self.model): return int(self.model(x[:1]).shape[1])
+
 # %% ../nbs/07_attacks.ipynb #3fbaeef0
-def robust_accuracy(attack:Attack, # an attack (its radius is replaced by each ε in turn), e.g. `LatentPGD(model, ps, steps=20)`
+def robust_accuracy(attack:Attack|nn.Module, # an attack (its radius is replaced by each ε in turn), or a model: then `AutoLatentAttack(model, ps)`
                     data, # (x, y) tensors or an iterable of (x, y) batches
                     eps_list, # radii; 0 means clean accuracy
                     bs:int=128, # batch size when `data` are tensors (memory: a batch's attack activations; 128 as the benchmarks)
+                    ps:PerturbationSet|None=None, # the set, when `attack` is a model
+                    conf:float=0.95, # level of the Wilson intervals
                    )->pd.DataFrame:
-    "Accuracy of `attack.model` under `attack` at each radius: a DataFrame (eps, accuracy, n), non-increasing in ε."
-    if not isinstance(attack, Attack): raise TypeError(f"attack must be an Attack (e.g. LatentPGD(model, ps)), got {type(attack).__name__}")
+    "Accuracy under `attack` at each radius: a DataFrame (eps, accuracy, n, ci_low, ci_high), non-increasing in ε; per-example results in `.attrs`."
+    if isinstance(attack, nn.Module):
+        if ps is None: raise TypeError("robust_accuracy(model, ...) attacks with AutoLatentAttack(model, ps): pass ps=, or pass an Attack")
+        attack = AutoLatentAttack(attack, ps)
+    if not isinstance(attack, Attack): raise TypeError(f"attack must be an Attack (e.g. AutoLatentAttack(model, ps)) or a model with ps=; got {type(attack).__name__}")
     for e in eps_list: check_finite_positive('eps_list entry', e, allow_zero=True)
     eps_sorted = sorted({float(e) for e in eps_list})
     if not eps_sorted or eps_sorted[0] < 0: raise ValueError(f"eps_list must be non-empty and non-negative; got {list(eps_list)}")
     model, ps = attack.model, getattr(attack, 'ps', None)
     dev = next((p.device for m in (model, getattr(ps, 'cvae', None)) if isinstance(m, nn.Module) for p in m.parameters()), torch.device('cpu'))
     gen = device_generator(attack.generator, dev)   # one generator shared by every batch and radius
-    robust = [[] for _ in eps_sorted]
+    robust = [[] for _ in eps_sorted]; broken_at = [[] for _ in eps_sorted]
     for x, y, *_ in iter_batches(data, bs):
         x, y = x.to(dev), y.to(dev)
         with frozen_eval(model), torch.no_grad():
             logits = model(x)
-        if logits.ndim != 2: raise ValueError("robust_accuracy is for classifiers (logits (batch, classes)); attack segmenters with LatentPGD(loss='seg')")
+        check_logits(logits, len(x))
+        if logits.ndim != 2: raise ValueError("robust_accuracy is for classifiers (logits (batch, classes)); attack segmenters with AutoLatentAttack(seg=True)")
         alive = logits.argmax(1) == y
         for k, e in enumerate(eps_sorted):
+            at = torch.full((len(x),), float('inf'))
             if e > 0 and alive.any():
                 idx = torch.nonzero(alive)[:, 0]
                 atk = attack.with_eps(e); atk.generator = gen; atk(x[idx], y[idx])
                 alive[idx] = atk.last_success < 1  # broken at e stays broken at every larger radius
-            robust[k].append(alive.clone().cpu())
-    rows = [dict(eps=e, accuracy=float(torch.cat(r).float().mean()), n=int(torch.cat(r).numel())) for e, r in zip(eps_sorted, robust)]
-    return pd.DataFrame(rows)
+                if getattr(atk, 'broken_at', None) is not None: at[idx.cpu()] = atk.broken_at.float().cpu()
+            robust[k].append(alive.clone().cpu()); broken_at[k].append(at)
+    rows = []
+    for e, r in zip(eps_sorted, robust):
+        r = torch.cat(r); n = int(r.numel()); k = int(r.sum())
+        lo, hi = proportion_ci(k, n, conf)
+        rows.append(dict(eps=e, accuracy=k / max(n, 1), n=n, ci_low=float(lo), ci_high=float(hi)))
+    tab = pd.DataFrame(rows)
+    tab.attrs.update(attack=type(attack).__name__, robust={e: torch.cat(r).numpy() for e, r in zip(eps_sorted, robust)},
+                     broken_at={e: torch.cat(b).numpy() for e, b in zip(eps_sorted, broken_at)})
+    return tab
 
+# %% ../nbs/07_attacks.ipynb #deb21184
+class AttackError(RuntimeError):
+    "An attack did worse than sampling the set at random: its robust accuracy cannot be reported."
+
+def _doubled(attack:Attack)->Attack:
+    a = copy.copy(attack)
+    a.steps = 2 * attack.steps
+    if isinstance(attack, AutoLatentAttack): a.n_restarts = max(1, 2 * attack.n_restarts)
+    else: a.restarts = 2 * attack.restarts
+    return a
+
+def _curve(tab, eps, iters):
+    "Robust accuracy after t = 0..iters iterations, from the per-example iteration at which each was broken."
+    ok, at = tab.attrs['robust'][0.0], tab.attrs['broken_at'][eps]
+    t = np.arange(iters + 1)
+    return ((ok[None] & (at[None] > t[:, None])).mean(1)).tolist()
+
+def attack_convergence(attack:AutoLatentAttack, # the attack whose number is reported (its eps is replaced)
+                       data, # (x, y) tensors or an iterable of (x, y) batches
+                       eps:float, # the radius to check (the largest reported one: the hardest to converge)
+                       n_random:int=256, # random members of the sampling floor
+                       bs:int=128, conf:float=0.95)->dict:
+    "Robust accuracy at `eps` under `attack`, under the same attack with steps and restarts doubled, and under `n_random` random members; raises `AttackError` if the attack is above the floor."
+    if not isinstance(attack, AutoLatentAttack): raise TypeError("attack_convergence needs an AutoLatentAttack (its per-example iteration counts make the curves)")
+    check_finite_positive('eps', eps); check_int('n_random', n_random)
+    res = {}
+    for name, atk in (('attack', attack), ('doubled', _doubled(attack))):
+        tab = robust_accuracy(atk, data, [0.0, eps], bs, conf=conf)
+        iters = atk.iterations
+        res[name] = dict(steps=atk.steps, restarts=atk.n_restarts, iterations=iters, accuracy=float(tab.accuracy[1]), n=int(tab.n[1]),
+                         ci=(float(tab.ci_low[1]), float(tab.ci_high[1])), curve=_curve(tab, float(eps), iters),
+                         members=[m for m, _ in atk.members(10**6)], clean=float(tab.accuracy[0]))
+    floor = robust_accuracy(RandomMembers(attack.model, attack.ps, k=n_random, generator=device_generator(None, 'cpu').manual_seed(1234)), data, [0.0, eps], bs, conf=conf)
+    res['random'] = dict(k=n_random, accuracy=float(floor.accuracy[1]), n=int(floor.n[1]), ci=(float(floor.ci_low[1]), float(floor.ci_high[1])))
+    a, d = res['attack'], res['doubled']
+    half = (a['ci'][1] - a['ci'][0]) / 2
+    res.update(eps=float(eps), change_when_doubled=d['accuracy'] - a['accuracy'], half_width=half,
+               converged=bool(abs(d['accuracy'] - a['accuracy']) < half or d['accuracy'] == a['accuracy']))
+    if a['accuracy'] > res['random']['accuracy']:
+        raise AttackError(f"the attack leaves {a['accuracy']:.3f} robust at ε = {eps:.3g}, more than the {res['random']['accuracy']:.3f} left by "
+                          f"{n_random} random members: the attack is broken (wrong gradients, a masked loss?); its number cannot be reported")
+    return res
+
+def plot_convergence(conv:dict, # from `attack_convergence`
+                     title:str|None=None):
+    "One figure: robust accuracy against iterations (left) and after each ensemble member (right), for the attack and its doubled version, with the random floor."
+    import matplotlib.pyplot as plt
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for key, style in (('attack', '-'), ('doubled', '--')):
+        r = conv[key]
+        a1.plot(np.arange(len(r['curve'])), r['curve'], style, label=f"{key}: {r['steps']} steps, {r['restarts']} restart(s) → {r['accuracy']:.3f}")
+        per_member = [r['curve'][min((i + 1) * r['steps'], len(r['curve']) - 1)] for i in range(len(r['members']))]
+        a2.plot(np.arange(1, len(per_member) + 1), per_member, style + 'o', ms=3, label=key)
+    for ax in (a1, a2):
+        ax.axhline(conv['random']['accuracy'], color='gray', ls=':', label=f"{conv['random']['k']} random members")
+        ax.set_ylabel('robust accuracy'); ax.grid(alpha=0.3); ax.set_ylim(bottom=0)
+    a1.set_xscale('symlog', linthresh=10); a1.set_xlabel('iterations (cumulative over members)')
+    a2.set_xlabel('ensemble members run'); a1.legend(fontsize=7)
+    fig.suptitle(title or f"attack convergence at ε = {conv['eps']:.3g}: change when doubled {conv['change_when_doubled']:+.3f} "
+                 f"(half-width {conv['half_width']:.3f}), {'converged' if conv['converged'] else 'NOT converged'}", fontsize=9)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/07_attacks.ipynb #27461019
 def show_adversarial(x:torch.Tensor, # originals (N, C, H, W) in [0, 1]

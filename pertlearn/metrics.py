@@ -21,7 +21,8 @@ from .utils import renamed_kwargs
 __all__ = ['mse_dist', 'approximation_error', 'encoder_approximation_error', 'reconstruction_error', 'identity_error',
            'expected_approximation_error', 'expected_prior_reconstruction', 'necessary_subset', 'sufficient_likelihood',
            'pair_kl', 'kl_offset_bound', 'coverage_curve', 'plot_coverage', 'evaluate_set', 'summarize',
-           'confusion_matrix', 'iou_per_class', 'mean_iou', 'pixel_accuracy']
+           'proportion_ci', 'format_accuracy', 'intervals_separate', 'confusion_matrix', 'iou_per_class', 'mean_iou',
+           'pixel_accuracy']
 
 # %% ../nbs/06_metrics.ipynb #8824bd7c
 def mse_dist(a:torch.Tensor, # members, (batch, ...)
@@ -226,6 +227,47 @@ def summarize(per_example:pd.DataFrame, by:str|None=None)->pd.DataFrame|dict:
     m['identity_over_approx_pgd'] = m['identity'] / max(m['approx_pgd'], 1e-12)
     m['eps'] = per_example.attrs.get('eps'); m['n'] = len(per_example)
     return m
+
+# %% ../nbs/06_metrics.ipynb #4a526f93
+def proportion_ci(k, # successes (a number or array of them)
+                  n, # trials (same shape as `k`, or one number)
+                  conf:float=0.95, # two-sided confidence level
+                  method:str='wilson', # 'wilson' (score interval) or 'clopper-pearson' (exact, conservative)
+                 )->tuple[np.ndarray, np.ndarray]:
+    "Two-sided interval (low, high) for the proportion k/n at level `conf`; NaN where n = 0."
+    from scipy.stats import beta, norm
+    k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    if not 0 < conf < 1: raise ValueError(f"conf must be in (0, 1); got {conf}")
+    if (k < 0).any() or (k > n).any() or (n < 0).any(): raise ValueError(f"need 0 ≤ k ≤ n; got k={k.tolist()}, n={n.tolist()}")
+    a = 1 - conf
+    with np.errstate(invalid='ignore', divide='ignore'):
+        if method == 'wilson':
+            z = norm.ppf(1 - a / 2); p = k / n
+            centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+            half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+            lo, hi = np.where(k == 0, 0., np.clip(centre - half, 0, 1)), np.where(k == n, 1., np.clip(centre + half, 0, 1))
+        elif method == 'clopper-pearson':
+            lo = np.where(k > 0, beta.ppf(a / 2, np.maximum(k, 1), n - k + 1), 0.0)
+            hi = np.where(k < n, beta.ppf(1 - a / 2, k + 1, np.maximum(n - k, 1)), 1.0)
+        else: raise ValueError(f"unknown method {method!r}: use 'wilson' or 'clopper-pearson'")
+    bad = n == 0
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+def format_accuracy(acc:float, # a measured accuracy k/n
+                    n:int, # examples it was measured on
+                    conf:float=0.95, digits:int=3)->str:
+    "'0.430 [0.376, 0.486], n = 300': the accuracy with its Wilson interval and n."
+    if n == 0: return "— (n = 0)"
+    lo, hi = proportion_ci(round(acc * n), n, conf)
+    return f"{acc:.{digits}f} [{float(lo):.{digits}f}, {float(hi):.{digits}f}], n = {n}"
+
+def intervals_separate(a:tuple, # (accuracy, n) of one method
+                       b:tuple, # (accuracy, n) of the other
+                       conf:float=0.95)->int:
+    "+1 when a's interval lies wholly above b's, −1 when wholly below, 0 when they overlap (a tie)."
+    (pa, na), (pb, nb) = a, b
+    la, ha = proportion_ci(round(pa * na), na, conf); lb, hb = proportion_ci(round(pb * nb), nb, conf)
+    return 1 if la > hb else (-1 if ha < lb else 0)
 
 # %% ../nbs/06_metrics.ipynb #7bdfcee2
 def confusion_matrix(pred:torch.Tensor, # predicted classes, any shape (−1: abstain)

@@ -1,0 +1,99 @@
+"""Benchmark: how strong is each latent attack on a classifier that resists, and what does it cost per attacked example?
+
+    python benchmarks/attack_strength.py            # about 15 CPU minutes; writes benchmarks/results/attack_strength.{md,json}
+
+A classifier is trained with `LatentAdversarialTraining` at its former defaults (q75 radius, 3 PGD steps, the
+former step rule, loss 'max'; quick-profile size, all embedded training digits) against the shipped set, so that it
+resists weak attacks: on an undefended classifier every attack scores about 0 and strengths cannot be told apart.
+It is then attacked on VALIDATION digits (the test split is never read here) at the median and q75 validation offsets by:
+the former default `LatentPGD` (50 steps × 3 restarts), the medium profile's former 20-step PGD, the new default
+`AutoLatentAttack` and the same with steps and restarts doubled (the convergence check), and the floor of 256 random
+members. The cost is seconds per attacked example (the examples correctly classified at ε = 0), in one process.
+
+The second table measures inner attacks for adversarial training (few steps) on the same classifier: the robust
+accuracy each leaves (higher = weaker) against the ensemble's, per gradient step.
+"""
+from __future__ import annotations
+import argparse, json, time
+from pathlib import Path
+import torch, torch.nn as nn
+from fastai.learner import Learner
+import fastai.callback.progress, fastai.callback.schedule
+from pertlearn.utils import seed_everything
+from pertlearn.perturbation import PerturbationSet, offset_stats
+from pertlearn.data.mnist_rts import load_mnist, mnist_rts_dls, mnist_rts_classif_dls
+from pertlearn.data.core import EpochSetter
+from pertlearn.models.classifiers import MNISTConvNet
+from pertlearn.attacks import robust_accuracy, LatentPGD, LatentAPGD, AutoLatentAttack, RandomMembers
+from pertlearn.robust import LatentAdversarialTraining
+from pertlearn.metrics import format_accuracy
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--n', type=int, default=300, help='validation digits attacked')
+    ap.add_argument('--epochs', type=int, default=10)
+    ap.add_argument('--cache', default='_runs/bench_attack_strength', help='folder for the trained classifier (reused)')
+    ap.add_argument('--out', default='benchmarks/results/attack_strength')
+    a = ap.parse_args(argv)
+    torch.set_num_threads(2); seed_everything(0)
+    data = load_mnist('embedded')
+    ps = PerturbationSet.pretrained('mnist-rts')
+    pairs = mnist_rts_dls(data, bs=64, seed=0, device='cpu', n_test=8)
+    st = offset_stats(ps.offsets(pairs.valid)); radii = dict(median=st['median'], q75=st['q75'])
+    cdls = mnist_rts_classif_dls(data, bs=64, seed=0, device='cpu', n_test=8)
+    cache = Path(a.cache); cache.mkdir(parents=True, exist_ok=True); wpath = cache/'lat_former.pt'
+    clf = MNISTConvNet(ch=16, hidden=64)
+    t0 = time.time()
+    if wpath.exists(): clf.load_state_dict(torch.load(wpath, weights_only=True))
+    else:
+        cb = LatentAdversarialTraining(ps, eps=radii['q75'], steps=3, loss='max', step_size=radii['q75'] * 2.5 / 3, seed=0)
+        learn = Learner(cdls, clf, loss_func=nn.CrossEntropyLoss(), cbs=[EpochSetter(), cb])
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, 3e-3)
+        torch.save(clf.state_dict(), wpath)
+    clf.eval(); train_s = time.time() - t0
+    xs, ys = [], []
+    for xb, yb in cdls.valid: xs.append(xb); ys.append(yb)
+    x, y = torch.cat(xs)[:a.n], torch.cat(ys)[:a.n]
+    eps = [0.0, radii['median'], radii['q75']]
+    rows = []
+    def run(name, atk):
+        t = time.time(); tab = robust_accuracy(atk, (x, y), eps, bs=150); s = time.time() - t
+        n_att = int(round(tab.accuracy[0] * len(x)))
+        rows.append(dict(attack=name, clean=float(tab.accuracy[0]), median=float(tab.accuracy[1]), q75=float(tab.accuracy[2]),
+                         n=len(x), seconds=s, seconds_per_attacked=s / max(n_att, 1)))
+        print(rows[-1], flush=True)
+    run('former default LatentPGD 50 steps x 3 restarts', LatentPGD(clf, ps, generator=0))
+    run('former medium LatentPGD 20 steps x 1', LatentPGD(clf, ps, steps=20, restarts=1, generator=0))
+    run('random members k=256 (floor)', RandomMembers(clf, ps, k=256, generator=0))
+    run('AutoLatentAttack (default: 100 steps, 1 restart)', AutoLatentAttack(clf, ps, generator=0))
+    run('AutoLatentAttack doubled (200 steps, 2 restarts)', AutoLatentAttack(clf, ps, steps=200, restarts=2, generator=0))
+    # inner attacks for training: few steps, at the training radius (q75)
+    inner = []
+    e = radii['q75']
+    def run_inner(name, atk, grad_steps):
+        t = time.time(); tab = robust_accuracy(atk, (x, y), [0.0, e], bs=150); s = time.time() - t
+        inner.append(dict(inner=name, grad_steps=grad_steps, robust_q75=float(tab.accuracy[1]), seconds=s)); print(inner[-1], flush=True)
+    run_inner('former: PGD 3 steps, uniform random start, step 2.5ε/3', LatentPGD(clf, ps, steps=3, restarts=1, step_size=e * 2.5 / 3, generator=0), 3)
+    run_inner('PGD 3 steps from u = 0, step ε/2', LatentPGD(clf, ps, steps=3, restarts=1, step_size=e / 2, random_start=False, generator=0), 3)
+    run_inner('PGD 3 steps from u = 0, step ε', LatentPGD(clf, ps, steps=3, restarts=1, step_size=e, random_start=False, generator=0), 3)
+    for k in (3, 5, 10):
+        run_inner(f'APGD-CE {k} steps from u = 0', LatentAPGD(clf, ps, steps=k, generator=0), k)
+        run_inner(f'APGD-DLR {k} steps from u = 0', LatentAPGD(clf, ps, steps=k, loss='dlr', generator=0), k)
+    res = dict(radii=radii, n=len(x), train_seconds=train_s, attacks=rows, inner=inner)
+    out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix('.json').write_text(json.dumps(res, indent=1))
+    base = next(r for r in rows if r['attack'].startswith('former medium'))
+    lines = [f"# Attack strength on an adversarially trained classifier ({len(x)} validation digits)", "",
+             f"Made by `python benchmarks/attack_strength.py` (2 CPU threads). Radii: median {radii['median']:.3f}, q75 {radii['q75']:.3f} "
+             "(validation offsets of the shipped set). Robust accuracy: lower is a stronger attack; 95% Wilson intervals.", "",
+             "| attack | robust acc. at median | robust acc. at q75 | s / attacked example | cost vs 20-step PGD |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['attack']} | {format_accuracy(r['median'], r['n'])} | {format_accuracy(r['q75'], r['n'])} | "
+                     f"{r['seconds_per_attacked']:.3f} | {r['seconds_per_attacked'] / base['seconds_per_attacked']:.2f}× |")
+    lines += ["", f"Clean accuracy {format_accuracy(rows[0]['clean'], len(x))}.", "",
+              "## Inner attacks for adversarial training (at q75)", "", "| inner attack | gradient steps | robust acc. left at q75 | seconds |", "|---|---|---|---|"]
+    for r in inner: lines.append(f"| {r['inner']} | {r['grad_steps']} | {format_accuracy(r['robust_q75'], len(x))} | {r['seconds']:.1f} |")
+    out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+
+if __name__ == '__main__': main()
