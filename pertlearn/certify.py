@@ -13,11 +13,12 @@ import torch.nn as nn
 from scipy.stats import beta, binom, norm
 from .perturbation import PerturbationSet
 from .utils import check_finite_positive, check_int, check_prob, check_images
-from .attacks import frozen_eval, device_generator
+from .attacks import frozen_eval, device_generator, check_logits
+from .metrics import proportion_ci
 
 # %% auto #0
 __all__ = ['cp_lower', 'binom_pvalue_half', 'max_certifiable_radius', 'sigma_for_radius', 'LatentSmoother', 'pixel_certificates',
-           'certified_accuracy', 'plot_certified_accuracy']
+           'certified_accuracy', 'plot_certified_accuracy', 'sigma_candidates', 'choose_sigma']
 
 # %% ../nbs/08_certify.ipynb #5022b35d
 def cp_lower(k, # successes (array-like of ints)
@@ -62,6 +63,9 @@ def sigma_for_radius(eps:float, # target radius in the whitened latent
     return float(sigma)
 
 # %% ../nbs/08_certify.ipynb #12610bfb
+def _not_meta(x):
+    if torch.is_tensor(x) and x.device.type == 'meta': raise ValueError("x is on the meta device (no data): move the inputs to 'cpu' or 'cuda'")
+
 class LatentSmoother:
     "Randomized smoothing of `model` over the whitened latent of `ps`: u ~ N(0, σ²I), prediction argmax_c P(f(g(μ+σ_p⊙u, x)) = c)."
     def __init__(self, model:nn.Module, # classifier (batch, classes) or segmenter (batch, classes, H, W) on inputs in [0, 1]
@@ -78,7 +82,7 @@ class LatentSmoother:
                prior=None, # (μ, σ) of `x` from `ps.prior`, to reuse one already computed
               )->torch.Tensor:
         "Class counts over `n` noisy members per input: (batch, classes) or per pixel (batch, classes, H, W)."
-        check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True), like=self.ps.cvae); n = check_int('n', n)
+        _not_meta(x); check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True), like=self.ps.cvae); n = check_int('n', n)
         gen = device_generator(generator, x.device); C, d = self.num_classes, self.ps.latent_dim
         out = []
         with frozen_eval(self.model, self.ps.cvae), torch.inference_mode():
@@ -91,8 +95,7 @@ class LatentSmoother:
                     u = self.sigma * torch.randn(b * m, d, generator=gen, device=x.device)
                     # one input: broadcast views instead of copies; several: each input repeated m times
                     rep = (lambda t: t.expand(m, *t.shape[1:])) if b == 1 else (lambda t: t.repeat_interleave(m, 0))
-                    logits = self.model(self.ps.decode(u, rep(xb), (rep(mu), rep(sd))))
-                    if logits.shape[1] != C: raise ValueError(f"num_classes is {C} but the model returns {logits.shape[1]} class scores")
+                    logits = check_logits(self.model(self.ps.decode(u, rep(xb), (rep(mu), rep(sd)))), b * m, C)   # NaN, wrong shapes: refused, never certified
                     pred = logits.argmax(1)
                     if cnt is None:
                         spatial = tuple(pred.shape[1:]); P = pred[0].numel()
@@ -108,7 +111,7 @@ class LatentSmoother:
                 alpha:float=0.001, # probability of returning a wrong (non-smoothed) class
                 generator:torch.Generator|int|None=None)->torch.Tensor:
         "The smoothed prediction per input (per pixel for segmenters), −1 where the test abstains."
-        check_prob('alpha', alpha)
+        check_prob('alpha', alpha); _not_meta(x)
         cnt = self.counts(x, n, generator)
         top = cnt.topk(2, dim=1)
         na, nb = top.values[:, 0].cpu().numpy(), top.values[:, 1].cpu().numpy()
@@ -117,13 +120,13 @@ class LatentSmoother:
 
     def certify(self, x:torch.Tensor, # inputs (batch, ...)
                 n0:int=100, # selection draws
-                n:int=1000, # estimation draws
+                n:int=10_000, # estimation draws (10,000: the reference's budget)
                 alpha:float=0.001, # failure probability of each certificate
                 generator:torch.Generator|int|None=None, # seed or generator (selection and estimation draws differ)
                 correction:str|None=None, # per-pixel only: 'bonferroni' makes an image's pixels hold jointly
                )->tuple[torch.Tensor, torch.Tensor]:
         "(prediction, certified latent radius) per input or pixel; −1 and radius 0 where it abstains."
-        check_int('n0', n0); check_int('n', n); check_prob('alpha', alpha)
+        check_int('n0', n0); check_int('n', n); check_prob('alpha', alpha); _not_meta(x)
         gen = device_generator(generator, x.device)
         cA = self.counts(x, n0, gen).argmax(1)
         cnt = self.counts(x, n, gen)
@@ -139,7 +142,7 @@ class LatentSmoother:
 # %% ../nbs/08_certify.ipynb #47720fad
 def pixel_certificates(sm:LatentSmoother, # the smoothed segmenter (or classifier)
                        x:torch.Tensor, # inputs (batch, ...)
-                       n0:int=100, n:int=1000, # selection and estimation draws
+                       n0:int=100, n:int=10_000, # selection and estimation draws
                        alpha:float=0.001, # failure probability: per pixel, or per image after Bonferroni
                        generator:torch.Generator|int|None=None, # seed or generator
                       )->dict:
@@ -162,14 +165,16 @@ def certified_accuracy(preds:torch.Tensor, # smoothed predictions (−1 = abstai
                        radii_grid=None, # radii to evaluate at (default: 21 points from 0 to the largest radius)
                        ignore_index:int=-100, # label of pixels that do not count
                       )->pd.DataFrame:
-    "Certified accuracy at each radius: a DataFrame (radius, certified_accuracy, n)."
+    "Certified accuracy at each radius: a DataFrame (radius, certified_accuracy, n, ci_low, ci_high, abstain), with 95% Wilson intervals."
     p, r, l = (np.asarray(torch.as_tensor(t).detach().cpu()).reshape(-1) for t in (preds, radii, labels))
     if not p.shape == r.shape == l.shape: raise ValueError(f"preds, radii and labels must have the same number of entries; got {p.size}, {r.size}, {l.size}")
     keep = l != ignore_index; n = int(keep.sum())
     if radii_grid is None: radii_grid = np.linspace(0, float(r[keep].max()) if n else 1.0, 21)
     correct = (p == l) & keep & (p != -1)
-    acc = [float((correct & (r >= g)).sum() / max(n, 1)) for g in np.asarray(radii_grid, dtype=float)]
-    return pd.DataFrame(dict(radius=np.asarray(radii_grid, dtype=float), certified_accuracy=acc, n=n))
+    k = np.array([int((correct & (r >= g)).sum()) for g in np.asarray(radii_grid, dtype=float)])
+    lo, hi = proportion_ci(k, n) if n else (np.full(len(k), np.nan), np.full(len(k), np.nan))
+    return pd.DataFrame(dict(radius=np.asarray(radii_grid, dtype=float), certified_accuracy=k / max(n, 1), n=n, ci_low=lo, ci_high=hi,
+                             abstain=float(((p == -1) & keep).sum() / max(n, 1))))
 
 def plot_certified_accuracy(tables, # a DataFrame from `certified_accuracy`, or a dict label → DataFrame
                             ax=None, # matplotlib axes to draw on (default: a new figure)
@@ -183,3 +188,27 @@ def plot_certified_accuracy(tables, # a DataFrame from `certified_accuracy`, or 
     if any(k is not None for k in tables): ax.legend()
     if title: ax.set_title(title)
     return ax
+
+# %% ../nbs/08_certify.ipynb #70702567
+def sigma_candidates(radius:float, # the radius the user names (whitened latent)
+                     n:int=10_000, alpha:float=0.001, # the certification budget
+                     factors=(1.25, 1.5, 2.0, 3.0), # caps as multiples of `radius`
+                    )->list[float]:
+    "Noise scales whose largest certifiable radius (with n samples at level α) is each factor × `radius`."
+    return [sigma_for_radius(f * radius, n, alpha, verbose=False) for f in factors]
+
+def choose_sigma(make_smoother, # s -> LatentSmoother at noise scale s (the model may depend on s)
+                 x_valid:torch.Tensor, y_valid:torch.Tensor, # VALIDATION inputs and labels (never the test split)
+                 radius:float, # the radius at which certified accuracy is compared
+                 sigmas, # candidate scales (e.g. `sigma_candidates(radius, n, alpha)`)
+                 n0:int=100, n:int=10_000, alpha:float=0.001,
+                 generator:torch.Generator|int|None=None)->tuple[float, pd.DataFrame]:
+    "(s, table): the candidate scale with the highest certified accuracy at `radius` on the validation examples, and every candidate's row."
+    check_finite_positive('radius', radius); rows = []
+    for s in sigmas:
+        pred, rad = make_smoother(float(s)).certify(x_valid, n0, n, alpha, generator=device_generator(generator, x_valid.device) if not isinstance(generator, int) else generator)
+        t = certified_accuracy(pred, rad, y_valid, [0.0, radius])
+        rows.append(dict(sigma=float(s), cap=max_certifiable_radius(float(s), n, alpha), cert_0=float(t.certified_accuracy[0]),
+                         cert_at_radius=float(t.certified_accuracy[1]), abstain=float(t.abstain[0]), n=int(t.n[0])))
+    tab = pd.DataFrame(rows)
+    return float(tab.sigma[tab.cert_at_radius.idxmax()]), tab
