@@ -15,9 +15,9 @@ import torch
 __all__ = ['MARKER', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device',
            'seed_everything', 'as_generator', 'derive_seed', 'n_params', 'check_finite_positive', 'check_int',
            'check_prob', 'check_images', 'check_labels', 'check_device', 'parse_spec', 'check_value', 'spec_of',
-           'check_writable', 'write_marker', 'read_marker', 'output_folder', 'staging_folder', 'swap_into_place',
-           'is_disk_full', 'tune_allocator', 'rss_bytes', 'release_memory', 'peak_rss_mb', 'channels_last',
-           'folded_batchnorm', 'renamed_kwargs']
+           'declared_args', 'check_args', 'check_writable', 'write_marker', 'read_marker', 'output_folder',
+           'staging_folder', 'swap_into_place', 'is_disk_full', 'tune_allocator', 'rss_bytes', 'release_memory',
+           'peak_rss_mb', 'channels_last', 'folded_batchnorm', 'renamed_kwargs']
 
 # %% ../nbs/00a_utils.ipynb #62f97490
 def _umask():
@@ -216,9 +216,10 @@ def _alt(a:str):
     if a in ('str', 'path'): return lambda v: (isinstance(v, str) and v.strip() != '') or (a == 'path' and isinstance(v, Path))
     if a == 'device':
         def dev(v):
-            if not isinstance(v, str): return False
+            if not isinstance(v, (str, torch.device)): return False
             try: check_device(v); return True
             except ValueError as e: return str(e)
+            except Exception: return False
         return dev
     if a.startswith(('list of ', 'pair of ')):
         item = parse_spec(a[8:])
@@ -274,6 +275,19 @@ def spec_of(comment:str|None)->str|None:
     m = _SPEC.search(comment or '')
     return m.group(1).strip() if m else None
 
+
+@functools.lru_cache(maxsize=None)
+def declared_args(fn)->dict:
+    "{argument: declaration} of a function whose arguments' comments (docments) end with one, e.g. `epochs:int=10, # epochs [int >= 1]`."
+    from fastcore.docments import docments
+    return {k: s for k, c in docments(fn, full=False).items() if k != 'return' and (s := spec_of(c)) is not None}
+
+def check_args(fn, # a function whose arguments declare what they allow (see `declared_args`)
+               values:dict, # the values it was called with (its `locals()` on entry)
+              ):
+    "Check every declared argument of `fn` in `values`: a one-line `ValueError` naming the argument, the value and what is allowed."
+    for k, spec in declared_args(fn).items():
+        if k in values: check_value(k, values[k], spec)
 
 # %% ../nbs/00a_utils.ipynb #8ffcbb06
 def check_writable(path:str|Path, # a folder (or file) the caller will create or write

@@ -6,7 +6,7 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/data.pairs.html.md"""
 
 # %% ../../nbs/04_data.pairs.ipynb #f25f0dba
 from __future__ import annotations
-import csv
+import csv, numbers, os
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -16,8 +16,8 @@ from ..utils import as_generator, derive_seed, default_device
 from .core import BatchLoader
 
 # %% auto #0
-__all__ = ['IMG_EXTS', 'X_NAMES', 'XT_NAMES', 'PairsError', 'read_image', 'find_pairs', 'write_pairs', 'PairData', 'load_pairs',
-           'split_pairs', 'pairs_dls']
+__all__ = ['IMG_EXTS', 'X_NAMES', 'XT_NAMES', 'PairsError', 'read_image', 'find_pairs', 'write_pairs', 'PairData', 'MemoryNeeded',
+           'pairs_bytes', 'available_memory', 'check_memory', 'load_pairs', 'split_pairs', 'pairs_dls']
 
 # %% ../../nbs/04_data.pairs.ipynb #c9fffb01
 IMG_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.gif', '.webp', '.ppm', '.pgm')
@@ -34,8 +34,9 @@ class PairsError(ValueError):
 
 # %% ../../nbs/04_data.pairs.ipynb #89fe8ec7
 def read_image(path:str|Path, # image file
+               size:tuple|None=None, # resize to this (H, W) after decoding (bilinear); None: keep the file's size
               )->torch.Tensor:
-    "Decode an image file to a uint8 C×H×W tensor (C = 1 for grey, 3 for colour); `ValueError` if unreadable."
+    "Decode an image file to a uint8 C×H×W tensor (C = 1 for grey, 3 for colour), resized to `size` if given; `ValueError` if unreadable."
     from PIL import Image, UnidentifiedImageError
     path = Path(path)
     try:
@@ -46,6 +47,7 @@ def read_image(path:str|Path, # image file
                 a = np.round(np.clip(a / (65535. if a.max(initial=0) > 255 else 255.), 0, 1) * 255).astype(np.uint8)
             elif im.mode in ('1', 'L', 'LA'): a = np.asarray(im.convert('L'))
             else: a = np.asarray(im.convert('RGB'))
+            if size is not None and a.shape[:2] != tuple(size): a = np.asarray(Image.fromarray(a).resize((size[1], size[0]), Image.BILINEAR))
     except FileNotFoundError: raise ValueError(f"{path}: file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ValueError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from None
@@ -165,18 +167,72 @@ class PairData:
 
 def _fmt(s): return f"{s[0]} channel(s), {s[2]}x{s[1]} (WxH)"
 
+def _size(size)->tuple|None:
+    "`size` as (H, W): None, a side, or (H, W) of positive ints."
+    if size is None: return None
+    t = (size, size) if isinstance(size, numbers.Integral) and not isinstance(size, bool) else tuple(size) if isinstance(size, (list, tuple)) else None
+    if t is None or len(t) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in t):
+        raise ValueError(f"size={size!r} is not allowed: give a side (int >= 1) or (H, W)")
+    return tuple(int(v) for v in t)
+
+class MemoryNeeded(ValueError):
+    "Pairs whose tensors would not fit in memory: the message says how much they need and how to make them fit."
+
+def _channels(mode:str)->int: return 1 if mode in ('1', 'L', 'LA', 'I', 'I;16', 'I;16B', 'I;16L', 'F') else 3
+
+def pairs_bytes(pairs:list, # (x file, x̃ file) pairs (`find_pairs`)
+                size:tuple|None=None, # the (H, W) they will be resized to, if any
+               )->int:
+    "Bytes the decoded pairs take as float32 tensors (count × C × H × W × 4, both sides), from the image headers: nothing decoded."
+    from PIL import Image
+    total = 0
+    for a, b in pairs:
+        for p in (a, b):
+            try:
+                with Image.open(p) as im: (w, h), c = im.size, _channels(im.mode)
+            except Exception: continue   # unreadable files are reported by `load_pairs`
+            if size is not None: h, w = size
+            total += c * h * w * 4
+    return total
+
+def available_memory()->int:
+    "Bytes of memory available to a new allocation now (`MemAvailable` on Linux; else physical memory)."
+    try:
+        for line in Path('/proc/meminfo').read_text().splitlines():
+            if line.startswith('MemAvailable:'): return int(line.split()[1]) * 1024
+    except OSError: pass
+    try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError, AttributeError): return 8 * 2**30
+
+def check_memory(pairs:list, path, # the pairs found at `path`
+                 size:tuple|None=None, # the (H, W) they will be resized to
+                 max_memory:float|None=None, # the limit in bytes (None: half of `available_memory()`)
+                ):
+    "Refuse (`MemoryNeeded`, one line) pairs whose tensors would take more than `max_memory`, before decoding any."
+    need = pairs_bytes(pairs, size)
+    limit = available_memory() / 2 if max_memory is None else max_memory
+    if need > limit:
+        gb = lambda b: f"{b / 2**30:.1f} GB" if b >= 2**30 else f"{b / 2**20:.1f} MB"
+        raise MemoryNeeded(f"the {len(pairs)} pairs at {path} would take {gb(need)} as tensors, more than the {gb(limit)} allowed "
+                           f"({'half the memory available' if max_memory is None else 'max_memory'}): resize them on loading "
+                           f"(size=(H, W); `pertlearn learn --size H W`), or use fewer pairs")
+
 def load_pairs(path:str|Path, # folder or CSV of pairs (see `find_pairs`)
                x_dir:str|None=None, xt_dir:str|None=None, # sub-folder names (default: guessed)
                max_pairs:int|None=None, # read at most this many pairs (in name order)
+               size:int|tuple|None=None, # resize every image to (H, W), or to a square side; None: keep the files' size
+               max_memory:float|None=None, # bytes the tensors may take (None: half the memory available now)
               )->PairData:
-    "Read and check every pair at `path`; `PairsError` lists every unreadable or mismatched file."
+    "Read and check every pair at `path`; `PairsError` lists every unreadable or mismatched file; `MemoryNeeded` if they would not fit."
     pairs, problems, _ = _find_pairs(path, x_dir, xt_dir)   # unmatched names are reported with decode and size problems
     if max_pairs is not None: pairs = pairs[:max_pairs]
+    size = _size(size)
+    check_memory(pairs, path, size, max_memory)
     xs, ys, ok = [], [], []
     for a, b in pairs:
         ims = []
         for p in (a, b):
-            try: ims.append(read_image(p))
+            try: ims.append(read_image(p, size))
             except ValueError as e: problems.append((p, str(e).split(': ', 1)[-1]))
         if len(ims) < 2: continue
         if ims[0].shape != ims[1].shape:
