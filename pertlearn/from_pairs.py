@@ -6,7 +6,7 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/from_pairs.html.md"""
 
 # %% ../nbs/11_from_pairs.ipynb #896d15c9
 from __future__ import annotations
-import argparse, hashlib, json, math, shutil, time
+import argparse, errno, hashlib, json, math, shutil, time
 from pathlib import Path
 import torch
 import pertlearn
@@ -16,10 +16,11 @@ from .data.pairs import PairData, load_pairs, pairs_dls
 from .perturbation import PerturbationSet
 from .train import train_cvae, reference_schedules
 from .metrics import evaluate_set, summarize
-from .utils import atomic_write_json, default_device, seed_everything, n_params, check_int, check_finite_positive, check_prob, check_device, check_writable
+from .utils import (atomic_write_json, default_device, seed_everything, n_params, check_device, check_args, output_folder,
+                             staging_folder, swap_into_place, write_marker, is_disk_full, MARKER)
 
 # %% auto #0
-__all__ = ['learn_set', 'format_report']
+__all__ = ['SET_FILES', 'saved_set_folder', 'learn_set', 'format_report']
 
 # %% ../nbs/11_from_pairs.ipynb #b8fccafe
 def _fingerprint(data:PairData)->str:
@@ -27,45 +28,49 @@ def _fingerprint(data:PairData)->str:
     for t in (data.x, data.xt): h.update(t.contiguous().numpy().tobytes() if t.device.type == 'cpu' else t.cpu().numpy().tobytes())
     return h.hexdigest()
 
-def _swap_into_place(src:Path, out:Path):
-    "Move folder `src` to `out` (replacing an existing `out` only after `src` is complete)."
-    if out.exists():
-        old = out.with_name(f".{out.name}.old"); shutil.rmtree(old, ignore_errors=True)
-        out.rename(old); src.rename(out); shutil.rmtree(old, ignore_errors=True)
-    else: src.rename(out)
+SET_FILES = {'model.safetensors', 'model.json', 'set.json', 'report.json'}
+
+def saved_set_folder(folder:Path)->bool:
+    "A set folder pertlearn saved before it marked its folders: `PerturbationSet.save`'s files (and `report.json`), nothing else."
+    files = {f.relative_to(folder).as_posix() for f in folder.rglob('*') if f.is_file()} - {MARKER}
+    return {'model.safetensors', 'set.json'} <= files <= SET_FILES
 
 def learn_set(pairs:str|Path|PairData, # folder or CSV of pairs (see `load_pairs`), or loaded `PairData`
-              out:str|Path, # output folder of the saved set (must not exist unless `overwrite`)
-              epochs:int|None=None, # training epochs (None: enough for `steps` optimizer steps)
-              arch:str='auto', # 'auto' (= 'conv_pairs'), 'mnist_conv', 'mnist_stn' or 'conv_pairs'
-              latent:int=32, ch:int=32, # latent dimension, conv width
-              bs:int=64, lr_max:float=1e-3, beta_max:float=1.0, # batch size, peak lr, final β
-              recon:str='bce', # reconstruction loss: 'bce' or 'mse'
-              valid_pct:float=0.1, # fraction of pairs held out (ε and every metric come from them)
-              eps_percentile:float=50., # ε is this percentile of the validation offsets
-              pgd_steps:int=20, n_samples:int=8, # budget of the approximation / expected errors
-              seed:int=0, device=None, # seed; device (None: CUDA when present)
-              overwrite:bool=False, # replace an existing `out`
-              flip:bool=False, # left-right flip augmentation of training pairs
-              x_dir:str|None=None, xt_dir:str|None=None, # sub-folder names (default: guessed)
-              progress:bool=True, verbose:bool=True,
-              steps:int=1000, # training budget in optimizer steps when `epochs` is None (small folders get many epochs)
-              min_valid:int=16, # hold out at least this many pairs (at most a quarter) so ε and the metrics mean something
+              out:str|Path, # output folder of the saved set: new, empty, or (with `overwrite`) a set pertlearn saved [path]
+              epochs:int|None=None, # training epochs (None: enough for `steps` optimizer steps) [None or int >= 1]
+              arch:str='auto', # 'auto' is 'conv_pairs', the generic conv CVAE [one of 'auto', 'mnist_conv', 'mnist_stn', 'conv_pairs']
+              latent:int=32, # latent dimension [int >= 1]
+              ch:int=32, # conv width [int >= 1]
+              bs:int=64, # batch size [int >= 1]
+              lr_max:float=1e-3, # peak learning rate [float > 0]
+              beta_max:float=1.0, # final β (weight of the KL term) [float >= 0]
+              recon:str='bce', # reconstruction loss [one of 'bce', 'mse']
+              valid_pct:float=0.1, # fraction of pairs held out (ε and every metric come from them) [0 < float < 1]
+              eps_percentile:float=50., # ε is this percentile of the validation offsets [0 <= float <= 100]
+              pgd_steps:int=20, # latent PGD steps of the approximation error [int >= 1]
+              n_samples:int=8, # random members per pair of the expected error [int >= 1]
+              seed:int=0, # seed of the split, the initialisation and the noise [int >= 0]
+              device=None, # None or 'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N' [None or device]
+              overwrite:bool=False, # replace `out` if it holds a set pertlearn saved (only once the new one is complete) [bool]
+              flip:bool=False, # left-right flip augmentation of training pairs [bool]
+              x_dir:str|None=None, # name of the unperturbed sub-folder (default: guessed) [None or str]
+              xt_dir:str|None=None, # name of the perturbed sub-folder [None or str]
+              progress:bool=True, # show progress bars [bool]
+              verbose:bool=True, # print the data summary and the report [bool]
+              steps:int=1000, # training budget in optimizer steps when `epochs` is None (small folders get many epochs) [int >= 1]
+              min_valid:int=16, # hold out at least this many pairs (at most a quarter) so ε and the metrics mean something [int >= 0]
+              size:int|tuple|None=None, # resize every image to (H, W), or to a square side, on loading [None or int >= 1 or pair of int >= 1]
+              max_memory:float|None=None, # bytes the pairs' tensors may take (None: half the available memory) [None or float > 0]
              )->tuple[PerturbationSet, dict]:
     "Learn a perturbation set from paired images, report its quality and ε statistics, save it to `out`: (set, report)."
     # every argument is checked before any data is read or anything is written
-    if epochs is not None: check_int('epochs', epochs)
-    for k, v in dict(steps=steps, latent=latent, ch=ch, bs=bs, pgd_steps=pgd_steps, n_samples=n_samples).items(): check_int(k, v)
-    check_int('min_valid', min_valid, 0)
-    check_finite_positive('lr_max', lr_max); check_finite_positive('beta_max', beta_max, allow_zero=True); check_prob('valid_pct', valid_pct)
-    if not (isinstance(eps_percentile, (int, float)) and 0 <= eps_percentile <= 100): raise ValueError(f"eps_percentile must lie in [0, 100], got {eps_percentile}")
-    if recon not in ('bce', 'mse'): raise ValueError(f"recon must be 'bce' or 'mse', got {recon!r}")
+    check_args(learn_set, locals())
     if (x_dir is None) != (xt_dir is None): raise ValueError("pass both x_dir and xt_dir (--x-dir and --xt-dir), or neither")
     dev = check_device(device)
-    out = check_writable(out)
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+    out, state = output_folder(out, 'set', [] if isinstance(pairs, PairData) else [pairs], legacy=saved_set_folder)
+    if state == 'ours' and not overwrite:
         raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it, or choose another folder")
-    data = pairs if isinstance(pairs, PairData) else load_pairs(pairs, x_dir, xt_dir)
+    data = pairs if isinstance(pairs, PairData) else load_pairs(pairs, x_dir, xt_dir, size=size, max_memory=max_memory)
     if len(data) < 2: raise ValueError(f"{data.source} holds {len(data)} pair(s): at least 2 are needed (one is held out for validation)")
     valid_pct = max(valid_pct, min(min_valid, len(data) // 4) / len(data))
     name, hp = choose_arch(data.shape, arch, latent, ch)
@@ -74,10 +79,27 @@ def learn_set(pairs:str|Path|PairData, # folder or CSV of pairs (see `load_pairs
         epochs = max(1, math.ceil(steps / max(1, n_train // min(bs, n_train))))
     config = dict(arch=name, hparams=hp, epochs=epochs, bs=bs, lr_max=lr_max, beta_max=beta_max, recon=recon, valid_pct=valid_pct,
                   seed=seed, flip=flip, data=_fingerprint(data), n_pairs=len(data))
-    stage = out.with_name(f".{out.name}.partial"); ck = stage/'checkpoints'
-    if (ck/'last.json').exists() and json.loads((ck/'last.json').read_text()).get('config') != config: shutil.rmtree(stage)
+    stage = staging_folder(out, 'set'); ck = stage/'checkpoints'
+    if (ck/'last.json').exists() and json.loads((ck/'last.json').read_text()).get('config') != config:
+        shutil.rmtree(stage); stage = staging_folder(out, 'set')
+    try: ps, report = _learn(data, out, stage, name, hp, config, epochs, bs, lr_max, beta_max, recon, valid_pct, eps_percentile,
+                             pgd_steps, n_samples, seed, dev, flip, progress, verbose)
+    except KeyboardInterrupt: raise   # the staging folder stays: the same call resumes from its checkpoints
+    except Exception as e:
+        shutil.rmtree(stage, ignore_errors=True)
+        if is_disk_full(e):
+            raise OSError(f"no space left on device while learning the set for {out}: the partial files were removed; "
+                          + (f"the set already at {out} is unchanged" if out.exists() else "nothing was left behind")) from None
+        raise
+    swap_into_place(stage/'set', out); shutil.rmtree(stage, ignore_errors=True)
+    if verbose: print(format_report(report))
+    return ps, report
+
+def _learn(data, out, stage, name, hp, config, epochs, bs, lr_max, beta_max, recon, valid_pct, eps_percentile, pgd_steps, n_samples,
+           seed, dev, flip, progress, verbose)->tuple:
+    "Train in `stage`, measure, and save the complete, marked set to `stage/'set'`: (set, report)."
+    ck = stage/'checkpoints'
     seed_everything(seed)
-    from pertlearn.cvae import build_cvae
     model = build_cvae(name, **hp).to(dev); n_par = n_params(model)
     dls = pairs_dls(data, valid_pct, bs, seed, dev, flip)
     C, H, W = data.shape
@@ -99,9 +121,7 @@ def learn_set(pairs:str|Path|PairData, # folder or CSV of pairs (see `load_pairs
                   eps=ps.eps, eps_percentile=eps_percentile, offsets=stats, metrics=summary,
                   beats_identity=bool(summary['identity_over_approx_pgd'] > 1),
                   history=learn.history.rows, pertlearn_version=pertlearn.__version__)
-    ps.save(stage/'set'); atomic_write_json(stage/'set'/'report.json', report)
-    _swap_into_place(stage/'set', out); shutil.rmtree(stage, ignore_errors=True)
-    if verbose: print(format_report(report))
+    ps.save(stage/'set'); atomic_write_json(stage/'set'/'report.json', report); write_marker(stage/'set', 'set')
     return ps, report
 
 def format_report(r:dict)->str:
