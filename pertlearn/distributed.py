@@ -6,7 +6,7 @@ Docs: https://pertlearn.github.io/pertlearn/nbs/distributed.html.md"""
 
 # %% ../nbs/12_distributed.ipynb #002bef78
 from __future__ import annotations
-import os, sys, time
+import os, shutil, sys, time
 from pathlib import Path
 import torch
 import torch.nn as nn
@@ -16,7 +16,8 @@ from fastai.callback.progress import ProgressCallback
 from .cvae import CVAE, CVAEOutput, CVAELoss, build_cvae
 from .train import cvae_learner, Schedules, reference_schedules
 from .perturbation import PerturbationSet
-from .utils import as_generator, derive_seed, seed_everything
+from .utils import (as_generator, derive_seed, seed_everything, check_args, output_folder, staging_folder,
+                             swap_into_place, write_marker, is_disk_full)
 
 # %% auto #0
 __all__ = ['rank_info', 'DistBatchNorm2d', 'convert_batchnorm', 'NoiseCVAE', 'ShardedLoader', 'ddp_train_cvae', 'ddp_train_set']
@@ -147,21 +148,46 @@ def _data_and_model(data, source, data_path, n_train, pairs, arch, latent, ch, b
     dls = mnist_rts_dls(source, data_path, n_train=n_train, bs=bs, seed=seed, device=dev, n_test=0)
     return dls, arch or 'mnist_stn', dict(latent=latent or 128, ch=ch)
 
-def ddp_train_set(out:str|Path, # folder of the saved set (written by rank 0)
-                  data:str='mnist-rts', # built-in pair data (ignored with `pairs`)
-                  source:str='embedded', # MNIST source for mnist-rts: 'embedded', 'raw' or 'pickle'
-                  data_path:str|None=None, n_train:int|None=None, # where 'raw'/'pickle' MNIST is; cap on training images
-                  pairs:str|Path|None=None, # a folder or CSV of your own pairs (see `learn_set`)
-                  arch:str|None=None, # architecture (default: 'mnist_stn' for mnist-rts, by image size for pairs)
-                  latent:int|None=None, ch:int=32, # latent size (default 128 for mnist-rts, 32 for pairs), conv width
-                  epochs:int=10, bs:int=128, # training epochs, global batch size (divisible by the number of processes)
-                  lr_max:float=8e-4, beta_max:float=1.0, eps_percentile:float=50.,
-                  seed:int=0,
-                  cpu:bool=False, # gloo on CPU (default: NCCL on GPUs when present)
-                  progress:bool=True,
-                  double:bool=False, # train in float64 (to compare runs with different process counts exactly)
+def _save(ps:PerturbationSet, out:Path):
+    "Save `ps` beside `out`, marked, and move it into place; a failure (a full disk) removes the partial files and leaves `out` as it was."
+    stage = staging_folder(out, 'set')
+    try: ps.save(stage/'set'); write_marker(stage/'set', 'set')
+    except BaseException as e:
+        shutil.rmtree(stage, ignore_errors=True)
+        if is_disk_full(e): raise OSError(f"no space left on device while saving the set to {out}: the partial files were removed; "
+                                          + (f"the set already at {out} is unchanged" if out.exists() else "nothing was left behind")) from None
+        raise
+    swap_into_place(stage/'set', out); shutil.rmtree(stage, ignore_errors=True)
+
+def ddp_train_set(out:str|Path, # folder of the saved set (written by rank 0): new, empty, or (with `overwrite`) a set pertlearn saved [path]
+                  data:str='mnist-rts', # built-in pair data (ignored with `pairs`) [one of 'mnist-rts']
+                  source:str='embedded', # MNIST source for mnist-rts [one of 'embedded', 'raw', 'pickle']
+                  data_path:str|None=None, # where 'raw'/'pickle' MNIST is [None or path]
+                  n_train:int|None=None, # cap on training images [None or int >= 1]
+                  pairs:str|Path|None=None, # a folder or CSV of your own pairs (see `learn_set`) [None or path]
+                  arch:str|None=None, # architecture (default: 'mnist_stn' for mnist-rts, by image size for pairs) [None or one of 'auto', 'mnist_conv', 'mnist_stn', 'conv_pairs']
+                  latent:int|None=None, # latent size (default 128 for mnist-rts, 32 for pairs) [None or int >= 1]
+                  ch:int=32, # conv width [int >= 1]
+                  epochs:int=10, # training epochs [int >= 1]
+                  bs:int=128, # global batch size, divisible by the number of processes [int >= 1]
+                  lr_max:float=8e-4, # peak learning rate [float > 0]
+                  beta_max:float=1.0, # final β (weight of the KL term) [float >= 0]
+                  eps_percentile:float=50., # ε is this percentile of the validation offsets [0 <= float <= 100]
+                  seed:int=0, # seed of the data, the initialisation and the latent noise [int >= 0]
+                  cpu:bool=False, # gloo on CPU (default: NCCL on GPUs when present) [bool]
+                  progress:bool=True, # progress bar on rank 0 [bool]
+                  double:bool=False, # train in float64 (to compare runs with different process counts exactly) [bool]
+                  overwrite:bool=False, # replace `out` if it holds a set pertlearn saved (only once the new one is saved) [bool]
                  )->PerturbationSet|None:
     "Join torchrun's process group, train on this process's shards, save the set on rank 0: the set there, None on other ranks."
+    check_args(ddp_train_set, locals())   # every argument, in every process, before any work
+    from pertlearn.from_pairs import saved_set_folder
+    if source in ('raw', 'pickle') and pairs is None and data_path is None: raise ValueError(f"source {source!r} needs data_path (--data-path)")
+    _, world, _ = rank_info()
+    if bs % world: raise ValueError(f"bs={bs}: the global batch size must be divisible by the number of processes ({world})")
+    out, state = output_folder(out, 'set', [pairs, data_path], legacy=saved_set_folder)
+    if state == 'ours' and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass --overwrite (overwrite=True) to replace it, or choose another folder")
     rank, world, local = rank_info()
     cuda = torch.cuda.is_available() and not cpu
     if world > 1 and not tdist.is_initialized(): tdist.init_process_group('nccl' if cuda else 'gloo')
@@ -178,7 +204,7 @@ def ddp_train_set(out:str|Path, # folder of the saved set (written by rank 0)
     if rank == 0:
         ps = PerturbationSet(model, meta=dict(distributed=dict(world_size=world, global_bs=bs, epochs=epochs, seconds=time.time() - t0)))
         ps.choose_eps([(x.to(dt), xt.to(dt)) for x, xt, _ in dls.valid], eps_percentile)
-        ps.save(out)
+        _save(ps, out)
     if world > 1: tdist.barrier(); tdist.destroy_process_group()
     return ps
 
