@@ -10,13 +10,13 @@ import ast, functools, html, os, re, shutil, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
 import nbformat
-from .utils import atomic_write_text
+from .utils import atomic_write_text, output_folder, write_marker, read_marker, MARKER
 
 # %% auto #0
-__all__ = ['SKIP_FLAGS', 'FIGURE_DPI', 'MATHJAX_CONFIG', 'MATHJAX_CDN', 'DOCS_EXTRA', 'chapters', 'title_of', 'md_inline',
-           'skipped', 'prepare', 'for_display', 'figure_env', 'execute_notebook', 'merge_streams', 'clean_outputs',
-           'draws_figure', 'output_problems', 'repo_root', 'save_outputs', 'mathjax_dir', 'copy_mathjax',
-           'render_notebook', 'build_docs', 'docs_sources', 'chapter_list']
+__all__ = ['SKIP_FLAGS', 'FIGURE_DPI', 'MATHJAX_CONFIG', 'MATHJAX_CDN', 'DOCS_EXTRA', 'DOCS_FILES', 'chapters', 'title_of',
+           'md_inline', 'skipped', 'prepare', 'for_display', 'figure_env', 'execute_notebook', 'merge_streams',
+           'clean_outputs', 'draws_figure', 'output_problems', 'repo_root', 'save_outputs', 'mathjax_dir',
+           'copy_mathjax', 'render_notebook', 'build_docs', 'docs_sources', 'chapter_list']
 
 # %% ../nbs/13_docs.ipynb #19dba97f
 def chapters(nbs:str|Path='nbs', # folder of the chapter notebooks
@@ -323,6 +323,13 @@ li{{margin:.6rem 0}} .s{{color:#555;display:block}} .e{{color:#b00}} nav{{margin
 </ol></body></html>
 """
 
+DOCS_FILES = ['*.html', 'mathjax/*']   # what `build_docs` writes: a docs folder holding anything else is not replaced
+
+def _legacy_docs(out:Path)->bool:
+    "A docs folder built before pertlearn marked its folders: `chapters.html`, and only pages and MathJax."
+    files = [f.relative_to(out).as_posix() for f in out.rglob('*') if f.is_file()]
+    return 'chapters.html' in files and all(f.endswith('.html') or f.startswith('mathjax/') for f in files)
+
 def build_docs(nbs:str|Path='nbs', # folder of the chapter notebooks
                out:str|Path='_docs', # output folder
                execute:bool=False, # execute the notebooks first (default: render their committed outputs)
@@ -331,7 +338,9 @@ def build_docs(nbs:str|Path='nbs', # folder of the chapter notebooks
                index:str|Path|None=None, # the front page (default: `index.ipynb` beside or inside `nbs`, if any)
                verbose:bool=True)->Path:
     "Render the front page to `out/index.html`, the chapter list to `out/chapters.html` and each chapter to `out/<name>.html`; returns the chapter list."
-    nbs, out = Path(nbs), Path(out); out.mkdir(parents=True, exist_ok=True)
+    nbs = Path(nbs)
+    out, _ = output_folder(out, 'docs', [nbs, index], legacy=_legacy_docs, flag='--out')   # never a folder it did not make
+    out.mkdir(parents=True, exist_ok=True); write_marker(out, 'docs', patterns=DOCS_FILES)   # marked first: an interrupted build is still ours
     if index is None: index = next((p for p in (nbs.parent/'index.ipynb', nbs/'index.ipynb') if p.is_file()), None)
     mj = copy_mathjax(out)
     if verbose and mj == MATHJAX_CDN: print(f"MathJax is not installed ({DOCS_EXTRA}): pages load it from {MATHJAX_CDN.split('/ajax')[0]}")
@@ -359,12 +368,18 @@ def build_docs(nbs:str|Path='nbs', # folder of the chapter notebooks
     return lst
 
 # %% ../nbs/13_docs.ipynb #a32364be
-def docs_sources(nbs:str|Path|None=None, # a chapter folder to use; default: `./nbs`, the checkout's, else the wheel's copies
+def _is_checkout(root:Path)->bool:
+    "Whether `root` is pertlearn's own source checkout (its pyproject names the project pertlearn)."
+    try: return bool(re.search(r'(?m)^name\s*=\s*"pertlearn"', (root/'pyproject.toml').read_text()))
+    except OSError: return False
+
+def docs_sources(nbs:str|Path|None=None, # a chapter folder to use; default: pertlearn's own, the checkout's `nbs/`, else the wheel's copies
                 )->tuple[Path, Path|None]:
-    "(chapter folder, front page or None): `nbs` if given, else `nbs/` here or beside the package, else the notebooks shipped in the package."
+    "(chapter folder, front page or None): `nbs` if given, else pertlearn's own chapters: `nbs/` of its checkout, else the copies shipped in the package."
     import pertlearn
     pkg = Path(pertlearn.__file__).parent
-    cands = [Path(nbs)] if nbs is not None else [Path('nbs'), pkg.parent/'nbs', pkg/'notebooks']
+    own = pkg.parent/'nbs' if _is_checkout(pkg.parent) else None   # the checkout's chapters; never ./nbs of another project
+    cands = [Path(nbs)] if nbs is not None else [c for c in (own, pkg/'notebooks') if c is not None]
     for d in cands:
         if d.is_dir() and any(d.glob('*.ipynb')):
             idx = next((p for p in (d.parent/'index.ipynb', d/'index.ipynb') if p.is_file()), None)

@@ -320,9 +320,10 @@ def read_marker(folder:str|Path)->dict|None:
 
 def _foreign_files(folder:Path, marker:dict)->list[str]:
     "Files in `folder` that its marker does not list: someone else put them there."
-    listed = set(marker.get('files') or [])
-    return sorted(f.relative_to(folder).as_posix() for f in folder.rglob('*')
-                  if f.is_file() and f.name != MARKER and f.relative_to(folder).as_posix() not in listed)
+    import fnmatch
+    listed, pats = set(marker.get('files') or []), list(marker.get('patterns') or [])   # `patterns`: globs of what it writes (docs)
+    rel = (f.relative_to(folder).as_posix() for f in folder.rglob('*') if f.is_file() and f.name != MARKER)
+    return sorted(r for r in rel if r not in listed and not any(fnmatch.fnmatch(r, p) for p in pats))
 
 def _protected(p:Path)->str|None:
     "Why pertlearn never replaces folder `p` (resolved): the root, the home folder, the working folder or one above it."
