@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
 from .perturbation import PerturbationSet, sample_ball, default_step_size
-from .attacks import LatentPGD, frozen_eval
+from .attacks import LatentPGD, LatentAPGD, frozen_eval
 from .utils import as_generator, derive_seed, check_finite_positive, check_int, renamed_kwargs
 
 # %% auto #0
@@ -168,11 +168,12 @@ class TrainModeForward(nn.Module):
 
 # %% ../nbs/09_robust.ipynb #962585df
 class LatentAdversarialTraining(PerturbationCallback):
-    "Train on the worst member of S(x) found by latent PGD; loss = per-example max(clean, adversarial) or adversarial alone."
+    "Train on the worst member of S(x) found by a latent attack (APGD by default); loss = per-example max(clean, adversarial) or adversarial alone."
     def __init__(self, ps:PerturbationSet, # the learned set
                  eps:float|None=None, # radius of the attack (default `ps.eps`)
-                 steps:int=7, # PGD steps per batch
-                 step_size:float|None=None, # default `default_step_size(ε, steps)`
+                 steps:int=7, # attack steps per batch
+                 step_size:float|None=None, # PGD only: default `default_step_size(ε, steps)` (APGD has no step size to set)
+                 inner:str='apgd', # inner attack: 'apgd' (`LatentAPGD` from u = 0: step schedule, momentum) or 'pgd' (`LatentPGD`, the former default)
                  loss:str='max', # 'max': per-example max of clean and adversarial loss (paper); 'adv': adversarial only
                  attack_loss:str|None=None, # attack objective: 'ce', 'margin', 'seg' (None: 'seg' for per-pixel labels, else 'ce')
                  ignore_index:int=-100, # label of pixels that do not count (segmentation)
@@ -186,7 +187,9 @@ class LatentAdversarialTraining(PerturbationCallback):
         if step_size is not None: check_finite_positive('step_size', step_size)
         if attack_mode not in ('eval', 'train'): raise ValueError(f"attack_mode must be 'eval' or 'train'; got {attack_mode!r}")
         if batches not in ('joint', 'separate'): raise ValueError(f"batches must be 'joint' or 'separate'; got {batches!r}")
+        if inner not in ('apgd', 'pgd'): raise ValueError(f"inner must be 'apgd' or 'pgd'; got {inner!r}")
         super().__init__(ps, False, seed, check)
+        self.inner = inner
         self.eps, self.steps, self.step_size, self.loss, self.attack_loss = eps, steps, step_size, loss, attack_loss
         self.ignore_index, self.random_start, self.record, self.records = ignore_index, random_start, record, []
         self.attack_mode, self.batches = attack_mode, batches
@@ -199,12 +202,18 @@ class LatentAdversarialTraining(PerturbationCallback):
         step = default_step_size(eps, self.steps) if self.step_size is None else self.step_size
         kind = self.attack_loss or ('seg' if y.ndim > 1 else 'ce')
         gen = g if isinstance(g, torch.Generator) else as_generator(self.seed if g is None else g, x.device)
+        apgd = self.inner == 'apgd'
         if self.record:   # the attack's own starting point: the same draw from a copy of the generator
             g0 = torch.Generator(device=gen.device); g0.set_state(gen.get_state())
-            u0 = sample_ball(len(x), self.ps.latent_dim, eps, 'uniform', g0, device=x.device) if self.random_start else \
+            u0 = sample_ball(len(x), self.ps.latent_dim, eps, 'uniform', g0, device=x.device) if (self.random_start and not apgd) else \
                  torch.zeros(len(x), self.ps.latent_dim, device=x.device)
-        atk = LatentPGD(target, self.ps, eps, self.steps, step, restarts=1, loss=kind, early_stop=False,
-                        random_start=self.random_start, ignore_index=self.ignore_index, generator=gen)
+        if apgd:
+            aloss = {'ce': 'ce', 'margin': 'dlr', 'dlr': 'dlr', 'seg': 'seg', 'seg_dlr': 'seg_dlr'}[kind]
+            atk = LatentAPGD(target, self.ps, eps, self.steps, restarts=1, loss=aloss, start='zero', early_stop=False,
+                             ignore_index=self.ignore_index, generator=gen)
+        else:
+            atk = LatentPGD(target, self.ps, eps, self.steps, step, restarts=1, loss=kind, early_stop=False,
+                            random_start=self.random_start, ignore_index=self.ignore_index, generator=gen)
         before = bn_state(model) if self.check else None
         x_adv = atk(x, y)
         if self.check and not same_state(before, bn_state(model)):
@@ -238,4 +247,3 @@ class LatentAdversarialTraining(PerturbationCallback):
         loss = torch.maximum(l_clean, l_adv).mean()
         self.learn.loss_grad = loss
         self.learn.loss = loss.detach().clone()
-

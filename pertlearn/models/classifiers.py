@@ -11,7 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['Normalize', 'MNISTConvNet', 'WideResNet', 'CifarResNet', 'UNet', 'SegCrossEntropy']
+__all__ = ['CLASSIFIERS', 'Normalize', 'MNISTConvNet', 'WideResNet', 'CifarResNet', 'UNet', 'SegCrossEntropy', 'save_classifier',
+           'load_classifier']
 
 # %% ../../nbs/03_models.classifiers.ipynb #13c58d00
 class Normalize(nn.Module):
@@ -167,3 +168,28 @@ class SegCrossEntropy(nn.Module):
         return per if self.reduction == 'none' else per.sum()
     def activation(self, x): return F.softmax(x, dim=1)
     def decodes(self, x): return x.argmax(dim=1)
+
+# %% ../../nbs/03_models.classifiers.ipynb #1f2c3fcb
+CLASSIFIERS = {c.__name__: c for c in (MNISTConvNet, WideResNet, CifarResNet, UNet)}
+
+def save_classifier(model:nn.Module, # one of `CLASSIFIERS`, with its `hparams`
+                    path, # the .safetensors file to write (the JSON goes beside it)
+                    **extra): # more JSON fields (e.g. the training method)
+    "Write `model`'s weights (safetensors) and architecture (JSON), atomically."
+    from pertlearn.cvae import save_tensors
+    name = type(model).__name__
+    if name not in CLASSIFIERS or not hasattr(model, 'hparams'): raise ValueError(f"save_classifier knows {', '.join(CLASSIFIERS)}; got {name}")
+    save_tensors(path, model.state_dict(), dict(arch=name, hparams=model.hparams, inputs='images in [0, 1], (batch, C, H, W)', **extra))
+
+def load_classifier(path, # a .safetensors file written by `save_classifier`
+                    device='cpu')->nn.Module:
+    "The saved classifier, in eval mode on `device` (nothing is unpickled)."
+    from pertlearn.cvae import load_tensors
+    sd, meta = load_tensors(path, device)
+    if not isinstance(meta, dict) or meta.get('arch') not in CLASSIFIERS:
+        raise ValueError(f"{path}: its JSON is missing or names no known classifier ({', '.join(CLASSIFIERS)})")
+    try: m = CLASSIFIERS[meta['arch']](**meta.get('hparams', {}))
+    except TypeError as e: raise ValueError(f"{path}: cannot build {meta['arch']} from its hparams: {e}") from None
+    try: m.load_state_dict(sd)
+    except RuntimeError as e: raise ValueError(f"{path} does not fit {meta['arch']}: {e}") from None
+    return m.to(device).eval()
