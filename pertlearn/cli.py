@@ -10,7 +10,7 @@ import argparse, datetime, json, shlex, sys, warnings
 from pathlib import Path
 # fastai calls torch.jit.script at import, which recent torch deprecates: not ours to fix, and noise on every command
 warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
-from .runner import EXPERIMENTS, PROFILES, run_experiment, prepare_run, parse_value, experiment_params
+from .runner import EXPERIMENTS, PROFILES, run_experiment, prepare_run, parse_value, experiment_params, RunFailed
 from .from_pairs import learn_set
 from .distributed import ddp_train_set
 from .docs import build_docs, docs_sources, DOCS_EXTRA
@@ -22,7 +22,7 @@ __all__ = ['add_learn_args', 'run_learn', 'add_ddp_args', 'run_ddp', 'add_docs_a
 def add_learn_args(p):
     "Add `learn_set`'s arguments to an argparse (sub)parser `p`."
     p.add_argument('pairs', help='folder with two sub-folders of images with matching names (x and x̃), or a CSV of pairs')
-    p.add_argument('out', help='output folder of the saved set (refused if it exists, unless --overwrite)')
+    p.add_argument('out', help='output folder of the saved set: new or empty (a set pertlearn saved is replaced with --overwrite)')
     p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     p.add_argument('--epochs', type=int, default=None, help='training epochs (default: enough epochs for --steps optimizer steps)')
     p.add_argument('--steps', type=int, default=1000, help='training budget in optimizer steps when --epochs is not given')
@@ -39,8 +39,15 @@ def add_learn_args(p):
     p.add_argument('--xt-dir', default=None, help='name of the perturbed sub-folder')
     p.add_argument('--flip', action='store_true', help='flip training pairs left-right at random')
     p.add_argument('--seed', type=int, default=0); p.add_argument('--device', default=None, help="'cpu', 'cuda' (default: CUDA when present)")
-    p.add_argument('--overwrite', action='store_true', help='replace an existing output folder')
+    p.add_argument('--overwrite', action='store_true', help='replace a set pertlearn saved in OUT, once the new one is complete (never any other folder)')
+    p.add_argument('--size', type=int, nargs='+', default=None, metavar='N', help='resize every image on loading: H W, or one side for squares')
     return p
+
+def _size_arg(v):
+    "--size N or --size H W as learn_set's `size`."
+    if v is None: return None
+    if len(v) not in (1, 2): raise ValueError(f"--size takes one side or H W, got {len(v)} numbers")
+    return v[0] if len(v) == 1 else tuple(v)
 
 def run_learn(a)->int:
     "Run `learn_set` from parsed `add_learn_args` arguments: bad arguments or data are one line on stderr (status 2); a set that does not beat the identity, status 3."
@@ -48,7 +55,7 @@ def run_learn(a)->int:
     try:
         _, rep = learn_set(a.pairs, a.out, a.epochs, a.arch, a.latent, a.ch, a.bs, a.lr_max, a.beta_max, a.recon, a.valid_pct,
                            a.eps_percentile, a.pgd_steps, a.n_samples, a.seed, a.device, a.overwrite, a.flip, a.x_dir, a.xt_dir,
-                           steps=getattr(a, 'steps', 1000))
+                           steps=getattr(a, 'steps', 1000), size=_size_arg(getattr(a, 'size', None)))
     except (ValueError, TypeError, OSError) as e:   # PairsError is a ValueError; FileExistsError, PermissionError are OSErrors
         print(f"pertlearn learn: error: {e}", file=sys.stderr); return 2
     q, need = rep['metrics']['identity_over_approx_pgd'], getattr(a, 'min_quality', 1.0)
@@ -61,7 +68,7 @@ def run_learn(a)->int:
 # %% ../nbs/14_cli.ipynb #5b9e2d63
 def add_ddp_args(p):
     "Add `ddp_train_set`'s arguments to an argparse (sub)parser `p`."
-    p.add_argument('--out', required=True, help='folder of the saved set (written by rank 0)')
+    p.add_argument('--out', required=True, help='folder of the saved set (written by rank 0): new or empty (a set pertlearn saved is replaced with --overwrite)')
     p.add_argument('--data', default='mnist-rts', choices=['mnist-rts'], help='built-in pair data (ignored with --pairs)')
     p.add_argument('--source', default='embedded', help="MNIST source for mnist-rts: 'embedded' (default), 'raw' or 'pickle'")
     p.add_argument('--data-path', default=None, help="the MNIST files for --source raw or pickle")
@@ -78,13 +85,14 @@ def add_ddp_args(p):
     p.add_argument('--seed', type=int, default=0, help='seed of the data, the initialisation and the latent noise (default: 0)'); p.add_argument('--cpu', action='store_true', help='gloo on CPU (default: NCCL on GPUs when present)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar on rank 0')
     p.add_argument('--double', action='store_true', help='train in float64 (to compare runs with different process counts exactly)')
+    p.add_argument('--overwrite', action='store_true', help='replace a set pertlearn saved in --out, once the new one is complete (never any other folder)')
     return p
 
 def run_ddp(a)->int:
     "Run `ddp_train_set` from parsed `add_ddp_args` arguments; rank 0 reports the saved set. Bad arguments or data: one line on stderr (status 2)."
     try:
         ps = ddp_train_set(a.out, a.data, a.source, a.data_path, a.n_train, a.pairs, a.arch, a.latent, a.ch, a.epochs, a.bs,
-                           a.lr_max, a.beta_max, a.eps_percentile, a.seed, a.cpu, not a.no_progress, a.double)
+                           a.lr_max, a.beta_max, a.eps_percentile, a.seed, a.cpu, not a.no_progress, a.double, overwrite=getattr(a, 'overwrite', False))
     except (ValueError, TypeError, OSError) as e:   # PairsError is a ValueError; a bad batch size for the process count too
         print(f"pertlearn train-ddp: error: {e}", file=sys.stderr); return 2
     if ps is not None:
@@ -95,8 +103,8 @@ def run_ddp(a)->int:
 # %% ../nbs/14_cli.ipynb #fb0200e1
 def add_docs_args(p):
     "Add `build_docs`'s arguments to an argparse (sub)parser `p`."
-    p.add_argument('--nbs', default=None, help='folder of the chapter notebooks (default: nbs/ of this checkout, else the copies installed with pertlearn)')
-    p.add_argument('--out', default='_docs', help='output folder (default: _docs)')
+    p.add_argument('--nbs', default=None, help="folder of the chapter notebooks (default: pertlearn's own: nbs/ of its checkout, else the copies installed with it; never ./nbs of another project)")
+    p.add_argument('--out', default='_docs', help='output folder (default: _docs): new, empty, or one pertlearn docs made')
     p.add_argument('--execute', action='store_true', help='execute the notebooks before rendering (default: render their saved outputs)')
     p.add_argument('--only', default=None, help="render only chapters matching this glob, e.g. '12_*'")
     p.add_argument('--timeout', type=int, default=600, help='seconds per cell (with --execute)')
@@ -110,7 +118,8 @@ def run_docs(a)->int:
         print(f"pertlearn docs needs nbconvert: {DOCS_EXTRA}", file=sys.stderr); return 1
     try: nbs, index = docs_sources(a.nbs)
     except FileNotFoundError as e: print(f"pertlearn docs: {e}", file=sys.stderr); return 1
-    build_docs(nbs, a.out, a.execute, a.only, a.timeout, a.kernel, index)
+    try: build_docs(nbs, a.out, a.execute, a.only, a.timeout, a.kernel, index)
+    except (ValueError, OSError) as e: print(f"pertlearn docs: error: {e}", file=sys.stderr); return 2
     return 0
 
 # %% ../nbs/14_cli.ipynb #a58a4127
@@ -134,7 +143,7 @@ def parser()->argparse.ArgumentParser:
     r.add_argument('--out', default=None, help='run folder (default: _runs/<experiment>-<timestamp>)')
     r.add_argument('--kernel', default='python3', help='Jupyter kernel name (default: python3)')
     r.add_argument('--log', action='store_true', help="stream the notebook's output while it runs")
-    r.add_argument('--overwrite', action='store_true', help='replace a run folder that holds a run with other parameters (default: refuse)')
+    r.add_argument('--overwrite', action='store_true', help='replace a run folder pertlearn wrote that holds a run with other parameters, once the new run has succeeded (default: refuse)')
     l = sub.add_parser('list', help='list experiments and their parameters for each profile')
     add_learn_args(sub.add_parser('learn', help='learn a perturbation set from your own paired images',
         description='Learn a perturbation set from a folder of pairs (two sub-folders with matching file names) or a CSV of '
@@ -177,7 +186,8 @@ def _main(a)->int:
     params = {n: parse_value(v) for n, v in a.param}
     try: prepare_run(a.experiment, params, a.quick, a.out, a.overwrite, profile=a.profile)   # every check, before any work
     except (ValueError, OSError) as e: return _error('run', e)
-    out = run_experiment(a.experiment, params, a.quick, a.out, a.kernel, a.log, a.overwrite, profile=a.profile)
+    try: out = run_experiment(a.experiment, params, a.quick, a.out, a.kernel, a.log, a.overwrite, profile=a.profile)
+    except RunFailed as e: print(f"pertlearn run: error: {e}", file=sys.stderr); return 1
     print(f"run folder: {out}")
     m = out/'metrics.json'
     if m.exists(): print(json.dumps(json.loads(m.read_text()).get('summary', {}), indent=1))
