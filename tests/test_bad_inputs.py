@@ -9,6 +9,7 @@ import torch.nn as nn
 from PIL import Image
 
 from pertlearn.cli import main
+from pertlearn.utils import write_marker, MARKER
 from pertlearn.data.pairs import PairsError, load_pairs, write_pairs
 from pertlearn.perturbation import PerturbationSet, latent_pgd
 from pertlearn.attacks import LatentPGD, LinfPGD, L2PGD, RandomMembers
@@ -65,14 +66,14 @@ def test_run_into_existing_run_folder_with_other_params_is_refused(tmp_path, cap
     out = tmp_path/'run'
     _, _, _, record = prepare_run('mnist-rts', {}, True, out)   # the record a seed-0 quick run writes
     out.mkdir(); (out/'params.json').write_text(json.dumps(record)); (out/'set').mkdir()
-    (out/'set'/'model.safetensors').write_bytes(b'seed-0 weights')
+    (out/'set'/'model.safetensors').write_bytes(b'seed-0 weights'); write_marker(out, 'run')
     before = _snapshot(out)
     rc, _, err = _cli(capsys, 'run', 'mnist-rts', '--quick', '--out', out, '-p', 'seed', '7', '-p', 'lr_max', '0.01')
     _one_line_error(rc, err, 'seed', 'lr_max', '--overwrite', 'another --out')
     assert _snapshot(out) == before
     prepare_run('mnist-rts', {}, True, out)                                  # the same parameters: resumable
-    prepare_run('mnist-rts', {'seed': 7}, True, out, overwrite=True)         # explicit overwrite clears it
-    assert not out.exists()
+    prepare_run('mnist-rts', {'seed': 7}, True, out, overwrite=True)         # explicit overwrite: accepted, nothing replaced yet
+    assert _snapshot(out) == before
 
 
 def test_train_cvae_refuses_a_checkpoint_of_another_run(tmp_path, capsys):
@@ -96,16 +97,15 @@ def test_train_cvae_refuses_a_checkpoint_of_another_run(tmp_path, capsys):
     go(epochs=1, lr_max=1e-3)   # identical: nothing left to train, accepted
 
 
-def test_failed_run_leaves_no_params_json(tmp_path, monkeypatch):
-    "A run that fails leaves run.incomplete.json, never a params.json that disagrees with the folder's results."
+def test_failed_run_leaves_nothing(tmp_path, monkeypatch):
+    "A run that fails leaves no folder at all (no partial one, no params.json that disagrees with results): one line says why."
     import papermill as pm
-    from pertlearn.runner import run_experiment
+    from pertlearn.runner import run_experiment, RunFailed
     def boom(*a, **k): raise RuntimeError('kernel died')
     monkeypatch.setattr(pm, 'execute_notebook', boom)
     out = tmp_path/'run'
-    with pytest.raises(RuntimeError, match='kernel died'): run_experiment('mnist-rts', {'seed': 3}, True, out)
-    assert not (out/'params.json').exists()
-    assert json.loads((out/'run.incomplete.json').read_text())['seed'] == 3
+    with pytest.raises(RunFailed, match='kernel died'): run_experiment('mnist-rts', {'seed': 3}, True, out)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize('bad', [NAN, INF, -1.0, 0.0])
@@ -315,3 +315,211 @@ def test_resumed_training_says_so_and_table_columns_are_separate(tmp_path, capsy
     rows = re.findall(rf'(?m)(\d+) +{num} +{num} +{num} +{num} +(\d\d:\d\d)', out)
     assert [r[0] for r in rows] == ['1'], out   # the skipped epoch 0 prints nothing; five separate columns
     assert not re.search(r'\d\.\d+\.\d', out)   # no two numbers glued together
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 25: nothing of the user's is ever lost, and no bad value trains silently
+# ---------------------------------------------------------------------------------------------------------------
+
+TINY_LEARN = ['--epochs', '1', '--latent', '4', '--ch', '4', '--pgd-steps', '1', '--n-samples', '1', '--device', 'cpu', '--min-quality', '0']
+
+def _no_training(monkeypatch):
+    import pertlearn.train
+    monkeypatch.setattr(pertlearn.train.Learner, 'fit', lambda *a, **k: pytest.fail('training started'))
+
+def _tiny_set(pairs, out, capsys):
+    rc, _, err = _cli(capsys, 'learn', pairs, out, *TINY_LEARN)
+    assert rc == 0, err
+    return _snapshot(out)
+
+
+def test_learn_overwrite_never_replaces_a_folder_it_did_not_write(pairs, tmp_path, capsys, monkeypatch):
+    "`learn PAIRS OUT --overwrite` refuses a folder of notes, the pairs folder itself, a folder holding it, and `.`: all intact."
+    _no_training(monkeypatch)
+    notes = tmp_path/'notes'; notes.mkdir(); (notes/'todo.txt').write_text('my notes')
+    p = tmp_path/'p'; shutil.copytree(pairs, p); before = _snapshot(p)
+    for out, words in [(notes, ['holds no pertlearn set', 'even with --overwrite']), (p, ['is the input']), (tmp_path, ['holds the input']),
+                       (p/'x', ['lies inside the input'])]:
+        rc, _, err = _cli(capsys, 'learn', p, out, '--overwrite', '--device', 'cpu')
+        _one_line_error(rc, err, 'pertlearn learn: error:', *words)
+    monkeypatch.chdir(notes)
+    rc, _, err = _cli(capsys, 'learn', p, '.', '--overwrite', '--device', 'cpu')
+    _one_line_error(rc, err, 'working folder')
+    rc, _, err = _cli(capsys, 'learn', p, '..', '--overwrite', '--device', 'cpu')
+    _one_line_error(rc, err, 'above the working folder')
+    assert (notes/'todo.txt').read_text() == 'my notes' and _snapshot(p) == before
+    assert sorted(f.name for f in notes.iterdir()) == ['todo.txt']
+
+
+def test_learn_overwrite_a_set_with_notes_added_is_refused(pairs, tmp_path, capsys):
+    "A set folder the user added files to is not replaced: their files would go with it."
+    _tiny_set(pairs, tmp_path/'set', capsys)
+    assert (tmp_path/'set'/MARKER).is_file()
+    (tmp_path/'set'/'my_notes.md').write_text('keep me')
+    rc, _, err = _cli(capsys, 'learn', pairs, tmp_path/'set', '--overwrite', *TINY_LEARN)
+    _one_line_error(rc, err, 'my_notes.md', 'did not write')
+    assert (tmp_path/'set'/'my_notes.md').read_text() == 'keep me'
+
+
+def test_learn_full_disk_leaves_the_old_set_and_no_partial_files(pairs, tmp_path, capsys, monkeypatch):
+    "A disk that fills up while saving: one line, the partial folder removed, the previous set byte-identical."
+    import errno
+    from pertlearn.perturbation import PerturbationSet as PS
+    before = _tiny_set(pairs, tmp_path/'set', capsys)
+    def full(self, path): Path(path).mkdir(parents=True, exist_ok=True); (Path(path)/'model.safetensors').write_bytes(b'half'); raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(PS, 'save', full)
+    rc, _, err = _cli(capsys, 'learn', pairs, tmp_path/'set', '--overwrite', *TINY_LEARN)
+    _one_line_error(rc, err, 'no space left on device', 'partial files were removed', 'unchanged')
+    assert len(err.strip().splitlines()) == 1
+    assert _snapshot(tmp_path/'set') == before
+    assert sorted(f.name for f in tmp_path.iterdir()) == ['set']
+
+
+def test_learn_overwrite_replaces_its_own_set(pairs, tmp_path, capsys):
+    "With --overwrite, a set pertlearn saved is replaced (by a complete new one)."
+    before = _tiny_set(pairs, tmp_path/'set', capsys)
+    rc, _, err = _cli(capsys, 'learn', pairs, tmp_path/'set', '--overwrite', '--seed', '1', *TINY_LEARN)
+    assert rc == 0, err
+    assert _snapshot(tmp_path/'set') != before and sorted(f.name for f in tmp_path.iterdir()) == ['set']
+
+
+@pytest.mark.parametrize('kw,name', [(dict(lr_max=-0.003), 'lr_max'), (dict(epochs=0), 'epochs'), (dict(bs=0), 'bs'), (dict(latent=0), 'latent'),
+                                     (dict(valid_pct=NAN), 'valid_pct'), (dict(recon='l1'), 'recon'), (dict(device='nosuch'), 'device'),
+                                     (dict(size=0), 'size'), (dict(eps_percentile=101), 'eps_percentile'), (dict(seed='0'), 'seed')])
+def test_learn_set_python_api_refuses_before_work(pairs, tmp_path, monkeypatch, kw, name):
+    "The Python API refuses what the command line refuses: a ValueError naming the argument, before any work."
+    from pertlearn.from_pairs import learn_set
+    _no_training(monkeypatch)
+    with pytest.raises(ValueError, match=f"^{name}="): learn_set(pairs, tmp_path/'out', **kw)
+    assert not (tmp_path/'out').exists()
+
+
+def test_learn_large_images_refused_with_the_memory_they_need(tmp_path, capsys, monkeypatch):
+    "A folder of 4000×4000 pairs is refused before decoding, naming the size it would take and --size."
+    import pertlearn.data.pairs as dp
+    _no_training(monkeypatch)
+    for sub in ('x', 'x_tilde'):
+        (tmp_path/'big'/sub).mkdir(parents=True)
+        for i in range(2): Image.fromarray(np.zeros((4000, 4000), np.uint8)).save(tmp_path/'big'/sub/f'{i}.png', compress_level=1)
+    monkeypatch.setattr(dp, 'available_memory', lambda: 200 * 2**20)
+    monkeypatch.setattr(dp, 'read_image', lambda *a, **k: pytest.fail('an image was decoded'))
+    rc, _, err = _cli(capsys, 'learn', tmp_path/'big', tmp_path/'out', '--device', 'cpu')
+    _one_line_error(rc, err, '244.1 MB', '--size')
+    assert not (tmp_path/'out').exists()
+
+
+# `pertlearn run`: parameters checked against the notebook's declarations, before any folder is made
+
+BAD_RUN = [('lr_max', '-0.003'), ('epochs', '0'), ('batch_size', '0'), ('n_test', '-5'), ('device', 'nosuch'), ('source', 'nosuch'),
+           ('latent', '0'), ('cert_alpha', '1.5'), ('n_train', '0'), ('stn_hidden', '[48, 0]'), ('beta_max', 'nan'), ('robust', '1')]
+if not torch.cuda.is_available(): BAD_RUN.append(('device', 'cuda'))
+
+@pytest.mark.parametrize('name,value', BAD_RUN)
+def test_run_bad_param_refused_in_one_line_nothing_left(name, value, tmp_path, capsys, monkeypatch):
+    "`pertlearn run mnist-rts -p NAME VALUE` with a value its declaration does not allow: exit 2, one line, no folder."
+    import papermill as pm
+    monkeypatch.setattr(pm, 'execute_notebook', lambda *a, **k: pytest.fail('notebook executed'))
+    rc, _, err = _cli(capsys, 'run', 'mnist-rts', '--quick', '--out', tmp_path/'r', '-p', name, value)
+    _one_line_error(rc, err, 'pertlearn run: error:', f"{name}=")
+    assert len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_experiment_declares_every_parameter_and_its_profiles_pass():
+    "Each parameter of the four notebooks has a declaration, and every profile's values satisfy them."
+    from pertlearn.runner import EXPERIMENTS, PROFILES, experiments_dir, notebook_declarations, check_run_params, experiment_params
+    for name, e in EXPERIMENTS.items():
+        d = notebook_declarations(experiments_dir()/e['notebook'])
+        assert [k for k, v in d.items() if v[2] is None] == [], name
+        for prof in PROFILES:
+            if prof in e: check_run_params(name, experiment_params(name, profile=prof), d)
+
+
+def _fake_notebook(ok=True, error=None):
+    "A stand-in for papermill: writes a notebook and metrics into the run's folder, or fails."
+    def run(nb, out, parameters=None, cwd=None, **k):
+        if not ok: raise error
+        Path(out).write_text('{"cells": []}'); (Path(cwd)/'metrics.json').write_text(json.dumps({'summary': {'seed': parameters.get('seed', 0)}}))
+    return run
+
+
+def test_run_overwrite_refuses_a_folder_without_a_run(tmp_path, capsys, monkeypatch):
+    "`pertlearn run --overwrite --out NOTES`: refused, the notes intact."
+    import papermill as pm
+    monkeypatch.setattr(pm, 'execute_notebook', lambda *a, **k: pytest.fail('notebook executed'))
+    notes = tmp_path/'notes'; notes.mkdir(); (notes/'a.txt').write_text('mine')
+    rc, _, err = _cli(capsys, 'run', 'mnist-rts', '--quick', '--out', notes, '--overwrite')
+    _one_line_error(rc, err, 'holds no pertlearn run')
+    assert _snapshot(notes) == {'a.txt': b'mine'} and sorted(f.name for f in tmp_path.iterdir()) == ['notes']
+
+
+@pytest.mark.parametrize('error', [RuntimeError('kernel died'), OSError(28, 'No space left on device')])
+def test_failing_run_leaves_the_old_run_byte_identical(error, tmp_path, capsys, monkeypatch):
+    "A new run (--overwrite, other parameters) that fails, even on a full disk: one line, the old run exactly as it was, no partial folder."
+    import papermill as pm
+    out = tmp_path/'run'
+    monkeypatch.setattr(pm, 'execute_notebook', _fake_notebook())
+    rc, _, err = _cli(capsys, 'run', 'mnist-rts', '--quick', '--out', out)
+    assert rc == 0, err
+    assert (out/MARKER).is_file() and (out/'params.json').is_file() and not (out/'run.incomplete.json').exists()
+    before = _snapshot(out)
+    monkeypatch.setattr(pm, 'execute_notebook', _fake_notebook(False, error))
+    rc, _, err = _cli(capsys, 'run', 'mnist-rts', '--quick', '--out', out, '--overwrite', '-p', 'seed', '7')
+    assert rc == 1 and 'Traceback' not in err and len(err.strip().splitlines()) == 1, err
+    assert ('no space left on device' if isinstance(error, OSError) else 'kernel died') in err and 'unchanged' in err
+    assert _snapshot(out) == before and sorted(f.name for f in tmp_path.iterdir()) == ['run']
+    monkeypatch.setattr(pm, 'execute_notebook', _fake_notebook())   # and a new run that succeeds replaces it
+    rc, _, err = _cli(capsys, 'run', 'mnist-rts', '--quick', '--out', out, '--overwrite', '-p', 'seed', '7')
+    assert rc == 0, err
+    assert json.loads((out/'params.json').read_text())['seed'] == 7 and sorted(f.name for f in tmp_path.iterdir()) == ['run']
+
+
+def test_run_never_into_the_working_folder_or_its_data(tmp_path, capsys, monkeypatch):
+    "`--out .` and an --out that holds the data it reads are refused."
+    import papermill as pm
+    monkeypatch.setattr(pm, 'execute_notebook', lambda *a, **k: pytest.fail('notebook executed'))
+    monkeypatch.chdir(tmp_path); (tmp_path/'mine.txt').write_text('x')
+    rc, _, err = _cli(capsys, 'run', 'mnist-rts', '--quick', '--out', '.', '--overwrite')
+    _one_line_error(rc, err, 'working folder')
+    (tmp_path/'d').mkdir(); (tmp_path/'d'/'mnist.pkl.gz').write_bytes(b'data')
+    rc, _, err = _cli(capsys, 'run', 'mnist-rts', '--profile', 'medium', '--out', tmp_path/'d', '-p', 'data_path', str(tmp_path/'d'/'mnist.pkl.gz'))
+    _one_line_error(rc, err, 'holds the input')
+    assert sorted(f.name for f in tmp_path.iterdir()) == ['d', 'mine.txt']
+
+
+# `pertlearn docs`
+
+def test_docs_refuses_a_folder_it_did_not_make(tmp_path, capsys):
+    "`pertlearn docs --out EXISTING` of the user's: exit 2, one line, their files intact."
+    pytest.importorskip('nbconvert')
+    mine = tmp_path/'site'; mine.mkdir(); (mine/'index.html').write_text('my page'); (mine/'notes.txt').write_text('mine')
+    rc, _, err = _cli(capsys, 'docs', '--out', mine, '--only', 'nothing*')
+    _one_line_error(rc, err, 'pertlearn docs: error:', 'holds no pertlearn docs')
+    assert _snapshot(mine) == {'index.html': b'my page', 'notes.txt': b'mine'}
+
+
+def test_docs_renders_pertlearns_chapters_not_the_working_folders(tmp_path, monkeypatch):
+    "In someone else's project (its own nbs/), the default chapters are still pertlearn's."
+    from pertlearn.docs import docs_sources
+    (tmp_path/'nbs').mkdir(); (tmp_path/'nbs'/'00_theirs.ipynb').write_text('{}')
+    monkeypatch.chdir(tmp_path)
+    nbs, _ = docs_sources()
+    assert nbs.resolve() != (tmp_path/'nbs').resolve() and not (nbs/'00_theirs.ipynb').exists()
+
+
+# `pertlearn train-ddp`: the rules of `learn`
+
+def test_train_ddp_refuses_an_existing_set_and_zero_epochs(pairs, tmp_path, capsys, monkeypatch):
+    "train-ddp --out EXISTING (no --overwrite), --out NOTES --overwrite, --epochs 0, --lr-max -1: exit 2, one line, nothing trained or lost."
+    _no_training(monkeypatch)
+    monkeypatch.setenv('WORLD_SIZE', '1'); monkeypatch.setenv('RANK', '0')
+    (tmp_path/'set').mkdir(); (tmp_path/'set'/'set.json').write_text('{}'); (tmp_path/'set'/'model.safetensors').write_bytes(b'w')
+    before = _snapshot(tmp_path/'set')
+    notes = tmp_path/'notes'; notes.mkdir(); (notes/'a.txt').write_text('mine')
+    for args, words in [(['--out', tmp_path/'set'], ['already exists', '--overwrite']), (['--out', notes, '--overwrite'], ['holds no pertlearn set']),
+                        (['--out', tmp_path/'new', '--epochs', '0'], ['epochs=0']), (['--out', tmp_path/'new', '--lr-max', '-1'], ['lr_max=-1']),
+                        (['--out', tmp_path/'new', '--source', 'nosuch'], ["source='nosuch'"]), (['--out', tmp_path/'new', '--bs', '0'], ['bs=0'])]:
+        rc, _, err = _cli(capsys, 'train-ddp', '--cpu', '--no-progress', *args)
+        _one_line_error(rc, err, 'pertlearn train-ddp: error:', *words)
+    assert _snapshot(tmp_path/'set') == before and _snapshot(notes) == {'a.txt': b'mine'}
+    assert sorted(f.name for f in tmp_path.iterdir()) == ['notes', 'set']
