@@ -529,7 +529,7 @@ def robust_accuracy(attack:Attack|nn.Module, # an attack (its radius is replaced
         if logits.ndim != 2: raise ValueError("robust_accuracy is for classifiers (logits (batch, classes)); attack segmenters with AutoLatentAttack(seg=True)")
         alive = logits.argmax(1) == y
         for k, e in enumerate(eps_sorted):
-            at = torch.full((len(x),), float('inf'))
+            at = torch.where(alive.cpu(), float('inf'), 0.)   # broken at a smaller radius (or on x): broken before any iteration here
             if e > 0 and alive.any():
                 idx = torch.nonzero(alive)[:, 0]
                 atk = attack.with_eps(e); atk.generator = gen; atk(x[idx], y[idx])
@@ -567,22 +567,27 @@ def attack_convergence(attack:AutoLatentAttack, # the attack whose number is rep
                        data, # (x, y) tensors or an iterable of (x, y) batches
                        eps:float, # the radius to check (the largest reported one: the hardest to converge)
                        n_random:int=256, # random members of the sampling floor
-                       bs:int=128, conf:float=0.95)->dict:
+                       bs:int=128, conf:float=0.95,
+                       main:pd.DataFrame|None=None, # a `robust_accuracy` table of this attack that has `eps` (reused, not recomputed)
+                      )->dict:
     "Robust accuracy at `eps` under `attack`, under the same attack with steps and restarts doubled, and under `n_random` random members; raises `AttackError` if the attack is above the floor."
     if not isinstance(attack, AutoLatentAttack): raise TypeError("attack_convergence needs an AutoLatentAttack (its per-example iteration counts make the curves)")
     check_finite_positive('eps', eps); check_int('n_random', n_random)
-    res = {}
+    res, eps = {}, float(eps)
+    eps_list = [0.0, eps] if main is None else sorted(main.eps.tolist())
+    if eps not in eps_list: raise ValueError(f"the main table has no row at ε = {eps}")
     for name, atk in (('attack', attack), ('doubled', _doubled(attack))):
-        tab = robust_accuracy(atk, data, [0.0, eps], bs, conf=conf)
+        tab = main if (name == 'attack' and main is not None) else robust_accuracy(atk, data, eps_list, bs, conf=conf)
+        row = tab.index[tab.eps == eps][0]
         iters = atk.iterations
-        res[name] = dict(steps=atk.steps, restarts=atk.n_restarts, iterations=iters, accuracy=float(tab.accuracy[1]), n=int(tab.n[1]),
-                         ci=(float(tab.ci_low[1]), float(tab.ci_high[1])), curve=_curve(tab, float(eps), iters),
+        res[name] = dict(steps=atk.steps, restarts=atk.n_restarts, iterations=iters, accuracy=float(tab.accuracy[row]), n=int(tab.n[row]),
+                         ci=(float(tab.ci_low[row]), float(tab.ci_high[row])), curve=_curve(tab, eps, iters),
                          members=[m for m, _ in atk.members(10**6)], clean=float(tab.accuracy[0]))
-    floor = robust_accuracy(RandomMembers(attack.model, attack.ps, k=n_random, generator=device_generator(None, 'cpu').manual_seed(1234)), data, [0.0, eps], bs, conf=conf)
+    floor = robust_accuracy(RandomMembers(attack.model, attack.ps, k=n_random, generator=1234), data, [0.0, eps], bs, conf=conf)
     res['random'] = dict(k=n_random, accuracy=float(floor.accuracy[1]), n=int(floor.n[1]), ci=(float(floor.ci_low[1]), float(floor.ci_high[1])))
     a, d = res['attack'], res['doubled']
     half = (a['ci'][1] - a['ci'][0]) / 2
-    res.update(eps=float(eps), change_when_doubled=d['accuracy'] - a['accuracy'], half_width=half,
+    res.update(eps=eps, change_when_doubled=d['accuracy'] - a['accuracy'], half_width=half,
                converged=bool(abs(d['accuracy'] - a['accuracy']) < half or d['accuracy'] == a['accuracy']))
     if a['accuracy'] > res['random']['accuracy']:
         raise AttackError(f"the attack leaves {a['accuracy']:.3f} robust at ε = {eps:.3g}, more than the {res['random']['accuracy']:.3f} left by "
