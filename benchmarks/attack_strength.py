@@ -34,6 +34,7 @@ def main(argv=None):
     ap.add_argument('--epochs', type=int, default=10)
     ap.add_argument('--cache', default='_runs/bench_attack_strength', help='folder for the trained classifier (reused)')
     ap.add_argument('--out', default='benchmarks/results/attack_strength')
+    ap.add_argument('--skip', nargs='*', default=[], help="parts to skip: 'strength', 'doubled', 'inner'")
     a = ap.parse_args(argv)
     torch.set_num_threads(2); seed_everything(0)
     data = load_mnist('embedded')
@@ -55,22 +56,29 @@ def main(argv=None):
     for xb, yb in cdls.valid: xs.append(xb); ys.append(yb)
     x, y = torch.cat(xs)[:a.n], torch.cat(ys)[:a.n]
     eps = [0.0, radii['median'], radii['q75']]
-    rows = []
+    rows, cached = [], {}
+    rows_file = cache/'rows.json'
+    if rows_file.exists(): cached = json.loads(rows_file.read_text())   # rows measured by an earlier (interrupted) run, same model and digits
     def run(name, atk):
+        if name in cached: rows.append(cached[name]); print('cached:', rows[-1], flush=True); return
         t = time.time(); tab = robust_accuracy(atk, (x, y), eps, bs=150); s = time.time() - t
         n_att = int(round(tab.accuracy[0] * len(x)))
         rows.append(dict(attack=name, clean=float(tab.accuracy[0]), median=float(tab.accuracy[1]), q75=float(tab.accuracy[2]),
                          n=len(x), seconds=s, seconds_per_attacked=s / max(n_att, 1)))
-        print(rows[-1], flush=True)
-    run('former default LatentPGD 50 steps x 3 restarts', LatentPGD(clf, ps, generator=0))
-    run('former medium LatentPGD 20 steps x 1', LatentPGD(clf, ps, steps=20, restarts=1, generator=0))
-    run('random members k=256 (floor)', RandomMembers(clf, ps, k=256, generator=0))
-    run('AutoLatentAttack (default: 100 steps, 1 restart)', AutoLatentAttack(clf, ps, generator=0))
-    run('AutoLatentAttack doubled (200 steps, 2 restarts)', AutoLatentAttack(clf, ps, steps=200, restarts=2, generator=0))
+        print(rows[-1], flush=True); cached[name] = rows[-1]; rows_file.write_text(json.dumps(cached, indent=1))
+    if 'strength' not in a.skip:
+        run('former default LatentPGD 50 steps x 3 restarts', LatentPGD(clf, ps, generator=0))
+        run('former medium LatentPGD 20 steps x 1', LatentPGD(clf, ps, steps=20, restarts=1, generator=0))
+        run('random members k=256 (floor)', RandomMembers(clf, ps, k=256, generator=0))
+        run('AutoLatentAttack (default: 100 steps, 1 restart)', AutoLatentAttack(clf, ps, generator=0))
+        run('AutoLatentAttack, 50 steps (the quick and medium profiles)', AutoLatentAttack(clf, ps, steps=50, generator=0))
+    if 'doubled' not in a.skip:
+        run('AutoLatentAttack doubled (200 steps, 2 restarts)', AutoLatentAttack(clf, ps, steps=200, restarts=2, generator=0))
     # inner attacks for training: few steps, at the training radius (q75)
     inner = []
     e = radii['q75']
     def run_inner(name, atk, grad_steps):
+        if 'inner' in a.skip: return
         t = time.time(); tab = robust_accuracy(atk, (x, y), [0.0, e], bs=150); s = time.time() - t
         inner.append(dict(inner=name, grad_steps=grad_steps, robust_q75=float(tab.accuracy[1]), seconds=s)); print(inner[-1], flush=True)
     run_inner('former: PGD 3 steps, uniform random start, step 2.5ε/3', LatentPGD(clf, ps, steps=3, restarts=1, step_size=e * 2.5 / 3, generator=0), 3)
@@ -82,7 +90,7 @@ def main(argv=None):
     res = dict(radii=radii, n=len(x), train_seconds=train_s, attacks=rows, inner=inner)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix('.json').write_text(json.dumps(res, indent=1))
-    base = next(r for r in rows if r['attack'].startswith('former medium'))
+    base = next((r for r in rows if r['attack'].startswith('former medium')), rows[0] if rows else None)
     lines = [f"# Attack strength on an adversarially trained classifier ({len(x)} validation digits)", "",
              f"Made by `python benchmarks/attack_strength.py` (2 CPU threads). Radii: median {radii['median']:.3f}, q75 {radii['q75']:.3f} "
              "(validation offsets of the shipped set). Robust accuracy: lower is a stronger attack; 95% Wilson intervals.", "",
