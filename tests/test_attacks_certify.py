@@ -207,3 +207,44 @@ def test_mnist_convnet_shapes():
     m = MNISTConvNet()
     assert sum(p.numel() for p in m.parameters()) < 300_000
     assert m(torch.rand(2, 1, 42, 42)).shape == (2, 10) and m(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_default_attack_is_the_ensemble_exact_on_the_linear_toy(toy):
+    "robust_accuracy(model, ps=...) runs AutoLatentAttack: it reaches the exact robust accuracy, every row with its interval, and is seeded."
+    from pertlearn.attacks import AutoLatentAttack
+    ps, _, clf3, _, _, _ = toy
+    g = torch.Generator().manual_seed(11)
+    Xr = torch.rand(150, 4, generator=g)
+    with torch.no_grad(): Yr = clf3(Xr).argmax(1)
+    eps = [0, 0.25, 0.5, 1.0]
+    tab = robust_accuracy(clf3, (Xr, Yr), eps, bs=75, ps=ps)
+    assert tab.attrs['attack'] == 'AutoLatentAttack'
+    with torch.no_grad(): r = linear_latent_radius(clf3, ps, Xr, Yr)
+    exact = [float(((r > e) | (e == 0)).float().mean()) for e in eps]
+    assert np.allclose(tab.accuracy, exact, atol=1 / 150 + 1e-9)
+    assert ((tab.ci_low <= tab.accuracy) & (tab.accuracy <= tab.ci_high)).all() and (tab.ci_high - tab.ci_low > 0).all()
+    again = robust_accuracy(AutoLatentAttack(clf3, ps, generator=0), (Xr, Yr), eps, bs=75)
+    assert np.array_equal(again.accuracy.values, robust_accuracy(AutoLatentAttack(clf3, ps, generator=0), (Xr, Yr), eps, bs=75).accuracy.values)
+
+
+def test_convergence_evidence_and_the_random_floor(toy):
+    "attack_convergence reports the doubled attack and the floor; an attack that cannot see gradients is refused, not reported."
+    from pertlearn.attacks import AutoLatentAttack, attack_convergence, AttackError
+    ps, _, clf3, X, _, Y3 = toy
+    conv = attack_convergence(AutoLatentAttack(clf3, ps, steps=20, generator=0), (X, Y3), 1.0, n_random=64)
+    assert conv['attack']['accuracy'] <= conv['random']['accuracy'] and conv['converged']
+    class Masked(torch.nn.Module):
+        def forward(self, x): return clf3(x.detach()) + 0 * x.sum()
+    with pytest.raises(AttackError, match='random members'):
+        attack_convergence(AutoLatentAttack(Masked(), ps, steps=5, generator=0), (X, Y3), 1.0, n_random=64)
+
+
+def test_misbehaving_models_are_refused_not_certified(toy):
+    "NaN logits, 1-D logits and meta inputs: a clear error from the attack and from the certificate, never a radius."
+    ps, _, clf3, X, _, Y3 = toy
+    class NaNs(torch.nn.Module):
+        def forward(self, x): return clf3(x) * float('nan')
+    for model, msg in ((NaNs(), 'non-finite logits'), (torch.nn.Sequential(clf3, torch.nn.Flatten(0)), 'logits of shape')):
+        with pytest.raises(ValueError, match=msg): LatentSmoother(model, ps, 1.0, 3).certify(X[:4], 10, 50, generator=0)
+        with pytest.raises(ValueError, match=msg): LatentPGD(model, ps, 1.0, steps=2, generator=0)(X[:4], Y3[:4])
+    with pytest.raises(ValueError, match='meta device'): LatentSmoother(clf3, ps, 1.0, 3).certify(X[:4].to('meta'), 10, 50)
