@@ -32,10 +32,12 @@ def test_tiny_run_writes_finite_metrics(tmp_path):
     cmd = [str(BIN / 'pertlearn'), 'run', 'mnist-rts', '--quick', '--out', str(out),
            '-p', 'epochs', '1', '-p', 'n_train', '256', '-p', 'n_test', '64', '-p', 'pgd_steps', '3', '-p', 'n_samples', '2',
            '-p', 'ch', '4', '-p', 'latent', '16', '-p', 'clf_epochs', '1', '-p', 'n_cert', '4', '-p', 'cert_n', '20',
+           '-p', 'n_attack', '32', '-p', 'attack_steps', '3', '-p', 'n_random', '8', '-p', 'n_cert_valid', '4', '-p', 'cert_n0', '10',
            '-p', 'device', 'cpu']
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
-    for f in ('params.json', 'metrics.json', 'mnist_rts.ipynb', 'samples.png', 'latent_offsets.png', 'training_curves.png'):
+    for f in ('params.json', 'metrics.json', 'mnist_rts.ipynb', 'samples.png', 'latent_offsets.png', 'training_curves.png',
+              'attack_convergence.png', 'classifiers/standard-seed0.safetensors'):
         assert (out / f).exists(), f
     m = json.loads((out / 'metrics.json').read_text())
     for k, v in m['summary'].items():
