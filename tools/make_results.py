@@ -14,7 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))   # this checkout's pertlearn, whatever is installed
 import nbformat
-from pertlearn.docs import clean_outputs, figure_env, output_problems, _scrub
+try: from pertlearn.app.docs import clean_outputs, figure_env, output_problems, _scrub
+except ImportError: from pertlearn.docs import clean_outputs, figure_env, output_problems, _scrub
 
 NAMES = ['mnist-rts', 'mnist-rts-robust', 'corruptions', 'illumination']
 KEEP = {'.ipynb', '.json', '.png', '.csv', '.md'}
@@ -22,6 +23,7 @@ KEEP = {'.ipynb', '.json', '.png', '.csv', '.md'}
 def tidy(out:Path)->list[str]:
     "Keep the report files of run folder `out`, make its paths relative, and return its notebook's output problems."
     for f in sorted(out.iterdir()):
+        if f.is_dir() and f.name == 'classifiers': continue   # the trained classifiers stay, for anyone to re-attack (small: safetensors + JSON)
         if f.is_dir(): shutil.rmtree(f)
         elif f.suffix not in KEEP or (f.suffix != '.ipynb' and f.stat().st_size > 512_000): f.unlink()   # the report itself always stays
     p = out/'params.json'
@@ -56,11 +58,10 @@ if __name__ == '__main__':
         out = ROOT/'results'/f'{name}-{args.profile}'
         extra = ['--quick'] if args.profile == 'quick' else ['--profile', args.profile, '-p', 'data_path',
                                                               os.path.relpath(Path(args.data_path).resolve(), out)]
-        if out.exists(): shutil.rmtree(out)
-        t0 = time.time()
+        t0 = time.time()   # an earlier run in `out` stays until this one has succeeded (--overwrite swaps it in then)
         with figure_env():
-            r = subprocess.run([sys.executable, '-c', 'import sys; from pertlearn.cli import main; sys.exit(main())',
-                                'run', name, *extra, '--out', str(out)], cwd=ROOT, env={**env, 'MATPLOTLIBRC': os.environ['MATPLOTLIBRC']})
+            r = subprocess.run([sys.executable, '-c', 'import sys\ntry: from pertlearn.app.cli import main\nexcept ImportError: from pertlearn.cli import main\nsys.exit(main())',
+                                'run', name, *extra, '--out', str(out), '--overwrite'], cwd=ROOT, env={**env, 'MATPLOTLIBRC': os.environ['MATPLOTLIBRC']})
         if r.returncode: problems.append(f"{name}: the run failed (exit {r.returncode})"); continue
         probs = tidy(out); problems += probs
         print(f"{name}: {time.time() - t0:.0f} s → {out.relative_to(ROOT)}{'' if not probs else ' — ' + '; '.join(probs)}", flush=True)
