@@ -1,39 +1,15 @@
-"The old names of renamed modules and keywords still work, warn with a DeprecationWarning naming the new name, and give the same objects."
-import importlib, subprocess, sys
+"The old names of renamed keywords still work, warn with a DeprecationWarning naming the new name, and give the same objects."
+import subprocess, sys
 import pytest
 import torch
 import pertlearn
 
 
-@pytest.mark.parametrize('old, new', [('pertlearn.learn', 'pertlearn.from_pairs'), ('pertlearn.experiments', 'pertlearn.runner')])
-def test_renamed_module_is_the_new_module(old, new, monkeypatch):
-    monkeypatch.delitem(sys.modules, old, raising=False)              # as in a fresh process: the old name not imported yet
-    monkeypatch.delattr(pertlearn, old.split('.')[-1], raising=False)
-    with pytest.warns(DeprecationWarning, match=new.replace('.', r'\.')):
-        mod = importlib.import_module(old)
-    assert mod is importlib.import_module(new) and mod.__name__ == new and mod.__spec__.name == new
-    assert sys.modules[old] is mod
-
-
-def test_from_import_of_renamed_module(monkeypatch):
-    monkeypatch.delitem(sys.modules, 'pertlearn.learn', raising=False)
-    monkeypatch.delattr(pertlearn, 'learn', raising=False)
-    with pytest.warns(DeprecationWarning, match='from_pairs'):
-        from pertlearn.learn import learn_set
-    from pertlearn.from_pairs import learn_set as new
-    assert learn_set is new
-
-
 def test_import_pertlearn_stays_light():
-    "The aliases import nothing until an old name is imported: `import pertlearn` loads neither torch nor a submodule."
+    "`import pertlearn` loads neither torch nor a submodule."
     code = "import sys, pertlearn; print(sorted(m for m in sys.modules if m.split('.')[0] in ('pertlearn', 'torch', 'fastai')))"
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['pertlearn']", out
-
-
-def test_unknown_submodule_still_fails():
-    with pytest.raises(ModuleNotFoundError):
-        importlib.import_module('pertlearn.no_such_module')
 
 
 def _same(old_call, new_call):
