@@ -36,7 +36,7 @@ def main(argv=None):
     ap.add_argument('--epochs', type=int, default=10)
     ap.add_argument('--cache', default='_runs/bench_attack_strength', help='folder for the trained classifier (reused)')
     ap.add_argument('--out', default='benchmarks/results/attack_strength')
-    ap.add_argument('--skip', nargs='*', default=[], help="parts to skip: 'strength', 'standard', 'doubled', 'inner'")
+    ap.add_argument('--skip', nargs='*', default=[], help="parts to skip: 'strength', 'standard', 'doubled', 'grid', 'inner'")
     a = ap.parse_args(argv)
     torch.set_num_threads(2); seed_everything(0)
     data = load_mnist('embedded')
@@ -87,6 +87,12 @@ def main(argv=None):
         run('standard model: AutoLatentAttack (default: 100 steps, 1 restart)', AutoLatentAttack(std, ps, generator=0))
     if 'doubled' not in a.skip:
         run('AutoLatentAttack doubled (200 steps, 2 restarts)', AutoLatentAttack(clf, ps, steps=200, restarts=2, generator=0))
+    # the ensemble's budget: steps against restarts, on the first 100 validation digits at q75
+    grid = []
+    if 'grid' not in a.skip:
+        for st_, r_ in ((50, 1), (50, 3), (100, 1), (100, 3), (200, 1), (200, 2), (400, 2)):
+            t = time.time(); tab = robust_accuracy(AutoLatentAttack(clf, ps, steps=st_, restarts=r_, generator=0), (x[:100], y[:100]), [0.0, radii['q75']], bs=100)
+            grid.append(dict(steps=st_, restarts=r_, robust_q75=float(tab.accuracy[1]), n=int(tab.n[1]), seconds=time.time() - t)); print(grid[-1], flush=True)
     # inner attacks for training: few steps, at the training radius (q75)
     inner = []
     e = radii['q75']
@@ -100,7 +106,7 @@ def main(argv=None):
     for k in (3, 5, 10):
         run_inner(f'APGD-CE {k} steps from u = 0', LatentAPGD(clf, ps, steps=k, generator=0), k)
         run_inner(f'APGD-DLR {k} steps from u = 0', LatentAPGD(clf, ps, steps=k, loss='dlr', generator=0), k)
-    res = dict(radii=radii, n=len(x), train_seconds=train_s, attacks=rows, inner=inner)
+    res = dict(radii=radii, n=len(x), train_seconds=train_s, attacks=rows, inner=inner, grid=grid)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix('.json').write_text(json.dumps(res, indent=1))
     base = next((r for r in rows if r['attack'].startswith('former medium')), rows[0] if rows else None)
@@ -112,7 +118,11 @@ def main(argv=None):
     for r in rows:
         lines.append(f"| {r['attack']} | {format_accuracy(r['median'], r['n'])} | {format_accuracy(r['q75'], r['n'])} | "
                      f"{r['seconds_per_attacked']:.3f} | {r['seconds_per_attacked'] / (base_std if r['attack'].startswith('standard') else base)['seconds_per_attacked']:.2f}× |")
-    lines += ["", f"Clean accuracy {format_accuracy(rows[0]['clean'], len(x))}.", "",
+    if grid:
+        lines += ["", "## The ensemble's budget (adversarially trained classifier, first 100 validation digits, q75)", "",
+                  "| steps per member | random restarts per loss | robust acc. at q75 | seconds |", "|---|---|---|---|"]
+        lines += [f"| {g['steps']} | {g['restarts']} | {format_accuracy(g['robust_q75'], g['n'])} | {g['seconds']:.0f} |" for g in grid]
+    lines += ["", f"Clean accuracy {format_accuracy(rows[0]['clean'], len(x)) if rows else '—'}.", "",
               "## Inner attacks for adversarial training (at q75)", "", "| inner attack | gradient steps | robust acc. left at q75 | seconds |", "|---|---|---|---|"]
     for r in inner: lines.append(f"| {r['inner']} | {r['grad_steps']} | {format_accuracy(r['robust_q75'], len(x))} | {r['seconds']:.1f} |")
     out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
