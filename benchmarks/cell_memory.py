@@ -42,7 +42,7 @@ def reset_peak():
 def run(name:str, params:dict, profile:str='quick', out_dir:str|None=None, log=print)->list[dict]:
     "Execute experiment `name`'s code cells here with the profile's parameters; a row per cell."
     import nbformat
-    from pertlearn.runner import EXPERIMENTS, experiment_params, experiments_dir
+    from pertlearn.app.runner import EXPERIMENTS, experiment_params, experiments_dir
     from pertlearn.utils import tune_allocator
     tune_allocator()
     p = experiment_params(name, profile=profile, params=params)
@@ -76,7 +76,7 @@ if __name__ == '__main__':
     ap.add_argument('--save', action='store_true', help='also write benchmarks/results/cell_memory_NAME.txt')
     args = ap.parse_args()
     if not sys.platform.startswith('linux'): sys.exit("cell_memory.py reads /proc/self/status and /proc/self/clear_refs: Linux only")
-    from pertlearn.runner import parse_value
+    from pertlearn.app.runner import parse_value
     params = {k: parse_value(v) for k, v in args.p}
     lines = []
     def log(s): print(s, flush=True); lines.append(s)

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from pertlearn.cli import main
+from pertlearn.app.cli import main
 from pertlearn.utils import write_marker, MARKER
 from pertlearn.data.pairs import PairsError, load_pairs, write_pairs
 from pertlearn.perturbation import PerturbationSet, latent_pgd
@@ -62,7 +62,7 @@ def _one_line_error(rc, err, *words):
 
 def test_run_into_existing_run_folder_with_other_params_is_refused(tmp_path, capsys):
     "`pertlearn run --out <existing run> -p seed 7` refuses (names seed, offers --overwrite), before any work, files intact."
-    from pertlearn.runner import prepare_run
+    from pertlearn.app.runner import prepare_run
     out = tmp_path/'run'
     _, _, _, record = prepare_run('mnist-rts', {}, True, out)   # the record a seed-0 quick run writes
     out.mkdir(); (out/'params.json').write_text(json.dumps(record)); (out/'set').mkdir()
@@ -100,7 +100,7 @@ def test_train_cvae_refuses_a_checkpoint_of_another_run(tmp_path, capsys):
 def test_failed_run_leaves_nothing(tmp_path, monkeypatch):
     "A run that fails leaves no folder at all (no partial one, no params.json that disagrees with results): one line says why."
     import papermill as pm
-    from pertlearn.runner import run_experiment, RunFailed
+    from pertlearn.app.runner import run_experiment, RunFailed
     def boom(*a, **k): raise RuntimeError('kernel died')
     monkeypatch.setattr(pm, 'execute_notebook', boom)
     out = tmp_path/'run'
@@ -254,9 +254,9 @@ def test_all_pair_problems_in_one_pass(pairs, tmp_path):
 
 def test_ctrl_c_prints_the_resume_command(pairs, tmp_path, capsys, monkeypatch):
     "Ctrl-C: one line naming the command that resumes, exit 130, no traceback."
-    import pertlearn.cli
+    import pertlearn.app.cli
     def interrupted(*a, **k): raise KeyboardInterrupt
-    monkeypatch.setattr(pertlearn.cli, 'learn_set', interrupted)
+    monkeypatch.setattr(pertlearn.app.cli, 'learn_set', interrupted)
     rc, _, err = _cli(capsys, 'learn', pairs, tmp_path/'out', '--epochs', '3')
     assert rc == 130 and 'Traceback' not in err
     assert len(err.strip().splitlines()) == 1 and f"resume with: pertlearn learn {pairs} {tmp_path/'out'} --epochs 3" in err
@@ -427,7 +427,7 @@ def test_run_bad_param_refused_in_one_line_nothing_left(name, value, tmp_path, c
 
 def test_every_experiment_declares_every_parameter_and_its_profiles_pass():
     "Each parameter of the four notebooks has a declaration, and every profile's values satisfy them."
-    from pertlearn.runner import EXPERIMENTS, PROFILES, experiments_dir, notebook_declarations, check_run_params, experiment_params
+    from pertlearn.app.runner import EXPERIMENTS, PROFILES, experiments_dir, notebook_declarations, check_run_params, experiment_params
     for name, e in EXPERIMENTS.items():
         d = notebook_declarations(experiments_dir()/e['notebook'])
         assert [k for k, v in d.items() if v[2] is None] == [], name
@@ -500,7 +500,7 @@ def test_docs_refuses_a_folder_it_did_not_make(tmp_path, capsys):
 
 def test_docs_renders_pertlearns_chapters_not_the_working_folders(tmp_path, monkeypatch):
     "In someone else's project (its own nbs/), the default chapters are still pertlearn's."
-    from pertlearn.docs import docs_sources
+    from pertlearn.app.docs import docs_sources
     (tmp_path/'nbs').mkdir(); (tmp_path/'nbs'/'00_theirs.ipynb').write_text('{}')
     monkeypatch.chdir(tmp_path)
     nbs, _ = docs_sources()

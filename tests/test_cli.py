@@ -51,7 +51,7 @@ def test_tiny_run_writes_finite_metrics(tmp_path):
 
 
 def test_profiles_medium_needs_data_and_quick_is_an_alias(tmp_path):
-    from pertlearn.runner import experiment_params
+    from pertlearn.app.runner import experiment_params
     assert experiment_params('mnist-rts', quick=True) == experiment_params('mnist-rts', profile='quick')
     for name in ('mnist-rts', 'mnist-rts-robust'):
         p = experiment_params(name, profile='medium')

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
-ARGS = ['-m', 'pertlearn.cli', 'train-ddp', '--cpu', '--n-train', '256', '--bs', '64', '--epochs', '2', '--ch', '4', '--latent', '8',
+ARGS = ['-m', 'pertlearn.app.cli', 'train-ddp', '--cpu', '--n-train', '256', '--bs', '64', '--epochs', '2', '--ch', '4', '--latent', '8',
         '--arch', 'mnist_conv', '--no-progress', '--double']
 
 def _run(cmd, tmp_path):

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from pertlearn.data.pairs import PairsError, find_pairs, load_pairs, write_pairs
 from pertlearn.from_pairs import learn_set
-from pertlearn.cli import add_learn_args, run_learn
+from pertlearn.app.cli import add_learn_args, run_learn
 from pertlearn.perturbation import PerturbationSet, list_pretrained
 
 torch.set_num_threads(1)

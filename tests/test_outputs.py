@@ -1,9 +1,9 @@
 """Every chapter and index.ipynb is committed executed: outputs present, a figure under every cell that draws one, and no
-absolute machine path, `Traceback` or `Warning` in any output (pertlearn.docs.output_problems). `make outputs` makes
+absolute machine path, `Traceback` or `Warning` in any output (pertlearn.app.docs.output_problems). `make outputs` makes
 them; this test reads the notebooks only (it executes nothing)."""
 from pathlib import Path
 import nbformat, pytest
-from pertlearn.docs import chapters, output_problems
+from pertlearn.app.docs import chapters, output_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = [ROOT/'index.ipynb'] + chapters(ROOT/'nbs')
@@ -29,10 +29,10 @@ def _split_streams(nb)->list[int]:
 def test_streams_merged(path):
     "Saved outputs do not depend on how the kernel chunked printed text (`make outputs` twice changes nothing)."
     cells = _split_streams(nbformat.read(path, as_version=4))
-    assert not cells, f'split stream outputs in cells {cells}: run `make outputs` (pertlearn.docs.clean_outputs merges them)'
+    assert not cells, f'split stream outputs in cells {cells}: run `make outputs` (pertlearn.app.docs.clean_outputs merges them)'
 
 def test_clean_outputs_merges_streams():
-    from pertlearn.docs import clean_outputs
+    from pertlearn.app.docs import clean_outputs
     s = lambda name, text: nbformat.v4.new_output('stream', name=name, text=text)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('f()', outputs=[
         s('stdout', 'a\n'), s('stdout', 'b'), s('stdout', '\n'), s('stderr', 'e\n'), s('stderr', 'f\n'), s('stdout', 'c\n')])])

@@ -4,7 +4,7 @@ import math, numbers
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 from pertlearn.utils import check_value, parse_spec
-from pertlearn.runner import EXPERIMENTS, experiments_dir, notebook_declarations
+from pertlearn.app.runner import EXPERIMENTS, experiments_dir, notebook_declarations
 
 def _num(v): return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 def _int(v): return isinstance(v, numbers.Integral) and not isinstance(v, bool)

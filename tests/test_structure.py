@@ -1,4 +1,5 @@
-"""The package's structure: modules import only from earlier chapters, and committed files carry no machine paths."""
+"""The package's structure: modules import only from earlier chapters, nothing outside the app wing (`pertlearn.app`) imports
+it, and committed files carry no machine paths."""
 import ast, json, re, subprocess
 from pathlib import Path
 import pytest
@@ -76,10 +77,36 @@ def test_the_import_check_can_fail():
     "A module that imports a later chapter (statement, function-level import or importlib call) is reported."
     order = chapter_order()
     first = min(order, key=order.get)
-    src = "import importlib\nfrom . import cvae\ndef f():\n    from pertlearn.cli import main\n    importlib.import_module('pertlearn.runner')\n"
+    src = "import importlib\nfrom . import cvae\ndef f():\n    from pertlearn.app.cli import main\n    importlib.import_module('pertlearn.app.runner')\n"
     found = [m for _, m in imports(PKG/(first.split('.')[-1] + '.py'), src)]
-    assert {'pertlearn.cli', 'pertlearn.runner', 'pertlearn.cvae'} <= set(found), found
-    assert chapter_of('pertlearn.cli', order) > order[first] and chapter_of('pertlearn.models', order) > order['pertlearn.cvae']
+    assert {'pertlearn.app.cli', 'pertlearn.app.runner', 'pertlearn.cvae'} <= set(found), found
+    assert chapter_of('pertlearn.app.cli', order) > order[first] and chapter_of('pertlearn.models', order) > order['pertlearn.cvae']
+
+APP = 'pertlearn.app'
+
+def app_imports()->list[str]:
+    "Imports of the app wing (command line, run registry, docs reader) by modules outside it."
+    bad = []
+    for path in sorted(PKG.rglob('*.py')):
+        me = module_name(path)
+        if path.name == '_modidx.py' or me == APP or me.startswith(APP + '.'): continue
+        bad += [f"{path.relative_to(ROOT)}:{line}: {me} imports {mod}" for line, mod in imports(path) if mod == APP or mod.startswith(APP + '.')]
+    return bad
+
+def test_nothing_outside_the_app_wing_imports_it():
+    "The science knows no command line: `pertlearn.app` sits above every other module, which never imports it."
+    bad = app_imports()
+    assert not bad, 'the app wing imported from below:\n' + '\n'.join(bad)
+
+def test_app_wing_is_the_last_chapters():
+    order = chapter_order()
+    app = [v for k, v in order.items() if k.startswith(APP + '.')]
+    assert app and min(app) > max(v for k, v in order.items() if not k.startswith(APP + '.')), sorted(order.values())
+
+def test_the_app_check_can_fail():
+    src = "def f():\n    from .app.runner import EXPERIMENTS\n    import pertlearn.app.cli\n"
+    found = {m for _, m in imports(PKG/'from_pairs.py', src)}
+    assert {'pertlearn.app.runner', 'pertlearn.app.cli'} <= found, found
 
 # Absolute paths of the machine that produced a file: home folders, temporary folders, this checkout.
 def _path_patterns()->list[str]:

@@ -34,7 +34,7 @@ def test_wheel_contents(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert 'pertlearn/experiments/mnist_rts.ipynb' in names           # copied in by setup.py's build hook
     assert 'pertlearn/pretrained/mnist-rts/model.safetensors' in names and 'pertlearn/pretrained/mnist-rts/set.json' in names
-    assert 'pertlearn/from_pairs.py' in names and 'pertlearn/cli.py' in names
+    assert 'pertlearn/from_pairs.py' in names and 'pertlearn/app/cli.py' in names
     chapters = sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
     assert sorted(n.split('/')[-1] for n in names if n.startswith('pertlearn/notebooks/') and n.count('/') == 2 and n != 'pertlearn/notebooks/index.ipynb' and n.endswith('.ipynb')) == chapters
     assert 'pertlearn/notebooks/index.ipynb' in names and 'pertlearn/notebooks/results/mnist-rts-quick/samples.png' in names   # the front page and its figure
@@ -62,7 +62,7 @@ def _env(v):
 def test_help_and_import(venv, tmp_path):
     out = _sh([venv/'bin'/'pertlearn', '--help'], tmp_path, _env(venv))
     assert 'run' in out and 'mnist-rts' in out
-    where = _sh([venv/'bin'/'python', '-c', 'import pertlearn, pertlearn.runner as e; print(pertlearn.__file__); print(e.experiments_dir())'],
+    where = _sh([venv/'bin'/'python', '-c', 'import pertlearn, pertlearn.app.runner as e; print(pertlearn.__file__); print(e.experiments_dir())'],
                 tmp_path, _env(venv)).split()
     assert all(str(venv) in w for w in where), where           # the package and its notebooks come from the wheel
     assert str(ROOT) not in ' '.join(where)

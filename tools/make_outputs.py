@@ -3,7 +3,7 @@
 Usage: python tools/make_outputs.py [-j N] [NOTEBOOK ...]
 Default: index.ipynb, then every nbs/*.ipynb in reading order. Each notebook runs in a fresh kernel in its own folder,
 seeded, one torch thread, figures at 80 dpi; cells flagged slow/cuda/notest stay unexecuted; outputs are cleaned of
-progress bars, dependency warnings and machine paths (pertlearn.docs.save_outputs). Run `nbdev-clean` afterwards
+progress bars, dependency warnings and machine paths (pertlearn.app.docs.save_outputs). Run `nbdev-clean` afterwards
 (the Makefile does). Exits 1 and lists the problems when a notebook fails or its outputs break tests/test_outputs.py.
 """
 import argparse, os, sys, time
@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))   # this checkout's pertlearn, whatever is installed (here and in the kernels)
 os.environ['PYTHONPATH'] = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p])
-from pertlearn.docs import chapters, save_outputs
+from pertlearn.app.docs import chapters, save_outputs
 
 def _run(path:str)->tuple[str, float, list[str]]:
     t0 = time.time(); problems = save_outputs(path, ROOT)

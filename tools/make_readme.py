@@ -21,7 +21,7 @@ def render(execute:bool=False, write_files:bool=True)->str:
     from traitlets.config import Config
     nb = nbformat.read(ROOT/'index.ipynb', as_version=4)
     if execute:
-        from pertlearn.docs import execute_notebook, clean_outputs
+        from pertlearn.app.docs import execute_notebook, clean_outputs
         err = execute_notebook(nb, ROOT)
         if err: sys.exit(f"index.ipynb failed: {err}")
         clean_outputs(nb, ROOT)

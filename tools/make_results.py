@@ -14,8 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))   # this checkout's pertlearn, whatever is installed
 import nbformat
-try: from pertlearn.app.docs import clean_outputs, figure_env, output_problems, _scrub
-except ImportError: from pertlearn.docs import clean_outputs, figure_env, output_problems, _scrub
+from pertlearn.app.docs import clean_outputs, figure_env, output_problems, _scrub
 
 NAMES = ['mnist-rts', 'mnist-rts-robust', 'corruptions', 'illumination']
 KEEP = {'.ipynb', '.json', '.png', '.csv', '.md'}
@@ -60,7 +59,7 @@ if __name__ == '__main__':
                                                               os.path.relpath(Path(args.data_path).resolve(), out)]
         t0 = time.time()   # an earlier run in `out` stays until this one has succeeded (--overwrite swaps it in then)
         with figure_env():
-            r = subprocess.run([sys.executable, '-c', 'import sys\ntry: from pertlearn.app.cli import main\nexcept ImportError: from pertlearn.cli import main\nsys.exit(main())',
+            r = subprocess.run([sys.executable, '-c', 'import sys; from pertlearn.app.cli import main; sys.exit(main())',
                                 'run', name, *extra, '--out', str(out), '--overwrite'], cwd=ROOT, env={**env, 'MATPLOTLIBRC': os.environ['MATPLOTLIBRC']})
         if r.returncode: problems.append(f"{name}: the run failed (exit {r.returncode})"); continue
         probs = tidy(out); problems += probs
