@@ -62,3 +62,15 @@ def test_dist_info_is_rank_info():
     from pertlearn.distributed import dist_info, rank_info
     with pytest.warns(DeprecationWarning, match='rank_info'):
         assert dist_info() == rank_info()
+
+
+def test_public_api_from_the_package():
+    "`import pertlearn` gives the names people use, each the object of its chapter's module, imported on first use."
+    import importlib
+    for name, mod in pertlearn._API.items():
+        assert getattr(pertlearn, name) is getattr(importlib.import_module(f'pertlearn.{mod}'), name), name
+    assert set(pertlearn.__all__) <= set(dir(pertlearn))
+    with pytest.raises(AttributeError): pertlearn.no_such_name
+    code = "import sys, pertlearn; pertlearn.PerturbationSet; print('torch' in sys.modules, 'pertlearn.app' in sys.modules)"
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ['True', 'False'], out
