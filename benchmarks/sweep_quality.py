@@ -136,7 +136,7 @@ def train_mnist_rts(c, dev):
     "Train on MNIST-RTS pairs of the embedded digits; returns (model, dls, train_s, validation (x, x̃) for ε, for scoring)."
     import torch
     from pertlearn.utils import seed_everything
-    from pertlearn.cvae import build_cvae
+    from pertlearn.architectures import build_cvae
     from pertlearn.data.mnist_rts import load_mnist, mnist_rts_dls
     from pertlearn.train import train_cvae
     data = load_mnist('embedded')
@@ -156,7 +156,7 @@ def train_corruptions(c, dev):
     "Train on the embedded corrupted digits; ε from half the validation images × all training corruptions, score the other half."
     import torch
     from pertlearn.utils import seed_everything
-    from pertlearn.cvae import build_cvae
+    from pertlearn.architectures import build_cvae
     from pertlearn.data.corruptions import load_corruptions, corruption_dls, TRAIN_CORRUPTIONS, _pool
     from pertlearn.train import train_cvae, reference_schedules
     seed_everything(c['seed'])
@@ -184,7 +184,7 @@ def train_illumination(c, dev):
     "Train on the embedded relighting scenes; the first validation scene's pairs choose ε, the other scenes' pairs score."
     import torch
     from pertlearn.utils import seed_everything
-    from pertlearn.cvae import build_cvae
+    from pertlearn.architectures import build_cvae
     from pertlearn.data.illumination import load_illumination, illumination_dls
     from pertlearn.train import train_cvae
     seed_everything(c['seed'])

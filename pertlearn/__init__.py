@@ -8,7 +8,7 @@ _warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated'
 
 # The public API, imported on first use (PEP 562): `import pertlearn` stays light (no torch) until a name is used.
 # Each name lives in its chapter's module; this table only says where.
-_API = {'PerturbationSet': 'perturbation', 'build_cvae': 'cvae', 'train_cvae': 'train', 'learn_set': 'from_pairs',
+_API = {'PerturbationSet': 'perturbation', 'build_cvae': 'architectures', 'train_cvae': 'train', 'learn_set': 'from_pairs',
         'LatentPGD': 'attacks', 'AutoLatentAttack': 'attacks', 'robust_accuracy': 'attacks', 'LatentSmoother': 'certify',
         'SetAugmentation': 'robust', 'LatentAdversarialTraining': 'robust', 'LatentNoise': 'robust',
         'RealPerturbationAugmentation': 'robust', 'load_classifier': 'models.classifiers'}

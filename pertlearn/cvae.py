@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['LOGVAR_MIN', 'LOGVAR_MAX', 'CVAE_REGISTRY', 'bound_logvar', 'kl_gaussian', 'whitened_offset', 'CVAEOutput',
-           'reparameterize', 'register_cvae', 'find_architecture', 'build_cvae', 'CVAE', 'recon_loss', 'CVAELoss',
-           'LinearCVAE', 'save_tensors', 'load_tensors', 'save_cvae', 'load_cvae']
+           'reparameterize', 'register_cvae', 'CVAE', 'recon_loss', 'CVAELoss', 'LinearCVAE', 'save_tensors',
+           'load_tensors', 'save_cvae']
 
 # %% ../nbs/01_cvae.ipynb #1202ea31
 LOGVAR_MIN, LOGVAR_MAX = math.log(1e-3), math.log(10.)
@@ -68,22 +68,6 @@ def register_cvae(name:str):
         CVAE_REGISTRY[name] = cls; cls.arch = name
         return cls
     return deco
-
-def find_architecture(arch:str, # a registered name
-                      module:str|None=None, # the module that defines it (saved configs record it), imported if needed
-                     )->type:
-    "The CVAE class registered as `arch`, importing `module` (one of this package's) if it is not registered yet."
-    if arch not in CVAE_REGISTRY and module:
-        if module.split('.')[0] != 'pertlearn': raise ValueError(f"architecture {arch!r}: module {module!r} is not part of pertlearn; import it yourself before loading")
-        import importlib
-        importlib.import_module(module)
-    if arch not in CVAE_REGISTRY:
-        raise ValueError(f"unknown CVAE architecture {arch!r}; registered: {sorted(CVAE_REGISTRY)} (import the module that defines it)")
-    return CVAE_REGISTRY[arch]
-
-def build_cvae(arch:str, **hparams)->'CVAE':
-    "Instantiate the registered architecture `arch` with `hparams`."
-    return find_architecture(arch)(**hparams)
 
 class CVAE(nn.Module):
     "Base class of conditional VAEs: subclasses implement `prior`, `recognition`, `generator` and set `hparams`."
@@ -186,17 +170,3 @@ def save_cvae(model:CVAE, path, **extra):
     if not model.arch: raise ValueError(f"{type(model).__name__} is not registered with @register_cvae")
     save_tensors(path, model.state_dict(), dict(model.config, **extra))
 
-def load_cvae(path, device='cpu')->tuple[CVAE, dict]:
-    "Rebuild a CVAE saved by `save_cvae`; returns (model in eval mode, config)."
-    sd, meta = load_tensors(path, device)
-    mf = Path(path).with_suffix('.json')
-    if not isinstance(meta, dict) or 'arch' not in meta: raise ValueError(f"{mf} is missing, not a JSON object, or names no architecture")
-    hp = meta.get('hparams', {})
-    if not isinstance(hp, dict): raise ValueError(f"{mf}: 'hparams' must be an object, got {type(hp).__name__}")
-    try: m = find_architecture(meta['arch'], meta.get('module'))(**hp)
-    except (TypeError, ValueError) as e: raise ValueError(f"{mf}: cannot build {meta['arch']!r} from its hparams: {e}") from None
-    bad = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad: raise ValueError(f"checkpoint {path} holds NaN or inf weights in {len(bad)} tensor(s), e.g. {bad[0]}: the file is corrupt or the model diverged")
-    try: m.load_state_dict(sd)
-    except RuntimeError as e: raise ValueError(f"checkpoint {path} does not fit architecture {meta['arch']!r}: {e}") from None
-    return m.to(device).eval(), meta

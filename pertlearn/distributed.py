@@ -13,7 +13,8 @@ import torch.nn as nn
 import torch.distributed as tdist
 from fastai.data.core import DataLoaders
 from fastai.callback.progress import ProgressCallback
-from .cvae import CVAE, CVAEOutput, CVAELoss, build_cvae
+from .cvae import CVAE, CVAEOutput, CVAELoss
+from .architectures import build_cvae
 from .train import cvae_learner, Schedules, reference_schedules
 from .perturbation import PerturbationSet
 from .utils import (as_generator, derive_seed, seed_everything, check_args, output_folder, staging_folder,

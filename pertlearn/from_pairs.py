@@ -10,7 +10,7 @@ import argparse, errno, hashlib, json, math, shutil, time
 from pathlib import Path
 import torch
 import pertlearn
-from .cvae import build_cvae
+from .architectures import build_cvae
 from .models.pairs import choose_arch
 from .data.pairs import PairData, load_pairs, pairs_dls
 from .perturbation import PerturbationSet

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from .cvae import kl_gaussian
 from .perturbation import PerturbationSet, project_l2, sample_ball, latent_pgd, iter_batches, keep_best, default_step_size
-from .data.illumination import IGNORE_INDEX
+from .utils import IGNORE_INDEX
 from .utils import renamed_kwargs
 
 

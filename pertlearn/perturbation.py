@@ -10,7 +10,8 @@ import json, math
 from pathlib import Path
 import numpy as np
 import torch
-from .cvae import CVAE, whitened_offset, save_cvae, load_cvae
+from .cvae import CVAE, whitened_offset, save_cvae
+from .architectures import load_cvae
 from .utils import atomic_write_json, check_finite_positive, check_int, check_images, renamed_kwargs, channels_last, folded_batchnorm
 
 # %% auto #0

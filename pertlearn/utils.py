@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['MARKER', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'default_device',
-           'seed_everything', 'as_generator', 'derive_seed', 'n_params', 'check_finite_positive', 'check_int',
-           'check_prob', 'check_images', 'check_labels', 'check_device', 'parse_spec', 'check_value', 'spec_of',
-           'declared_args', 'check_args', 'check_writable', 'write_marker', 'read_marker', 'output_folder',
+__all__ = ['IGNORE_INDEX', 'MARKER', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
+           'default_device', 'seed_everything', 'as_generator', 'derive_seed', 'n_params', 'check_finite_positive',
+           'check_int', 'check_prob', 'check_images', 'check_labels', 'check_device', 'parse_spec', 'check_value',
+           'spec_of', 'declared_args', 'check_args', 'check_writable', 'write_marker', 'read_marker', 'output_folder',
            'staging_folder', 'swap_into_place', 'is_disk_full', 'tune_allocator', 'rss_bytes', 'release_memory',
            'peak_rss_mb', 'channels_last', 'folded_batchnorm', 'renamed_kwargs']
 
@@ -96,6 +96,9 @@ def derive_seed(seed:int, # base seed
 def n_params(m:torch.nn.Module)->int:
     "Number of trainable parameters."
     return sum(p.numel() for p in m.parameters() if p.requires_grad)
+
+# %% ../nbs/00a_utils.ipynb #516a2b7f
+IGNORE_INDEX = -100   # label of pixels that do not count (padding, unlabelled); never a class (torch's cross-entropy default)
 
 # %% ../nbs/00a_utils.ipynb #4f123546
 def _is_num(v): return isinstance(v, numbers.Real) and not isinstance(v, bool)

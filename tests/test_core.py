@@ -2,7 +2,8 @@
 import gzip, json, math
 from pathlib import Path
 import pytest, torch
-from pertlearn.cvae import LinearCVAE, CVAELoss, save_cvae, load_cvae
+from pertlearn.cvae import LinearCVAE, CVAELoss, save_cvae
+from pertlearn.architectures import load_cvae
 from pertlearn.perturbation import PerturbationSet, project_l2, latent_pgd
 from pertlearn.theory import approximation_error
 from pertlearn.models.mnist import ConvCVAE, STNCVAE

@@ -3,12 +3,14 @@ import io, json
 import numpy as np
 import pytest, torch
 from PIL import Image
-from pertlearn.data.illumination import (MIP_SIZES, IGNORE_INDEX, N_MATERIAL_CLASSES, OTHER_CLASS, MATERIAL_TABLE,
+from pertlearn.utils import IGNORE_INDEX
+from pertlearn.data.illumination import (MIP_SIZES, N_MATERIAL_CLASSES, OTHER_CLASS, MATERIAL_TABLE,
     reduce_materials, material_table_from_counts, read_scene, find_scenes, load_illumination, make_synthetic_illumination,
     crop_flip, pair_items, illumination_dls, illumination_seg_dls, image_name, label_name)
 from pertlearn.metrics import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
 from pertlearn.models.illumination import IllumUNetCVAE
-from pertlearn.cvae import build_cvae, save_cvae, load_cvae
+from pertlearn.cvae import save_cvae
+from pertlearn.architectures import build_cvae, load_cvae
 from pertlearn.utils import as_generator
 
 MIP = 6   # 62×93: the smallest level that keeps the dataset's aspect, for speed

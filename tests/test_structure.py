@@ -82,6 +82,17 @@ def test_the_import_check_can_fail():
     assert {'pertlearn.app.cli', 'pertlearn.app.runner', 'pertlearn.cvae'} <= set(found), found
     assert chapter_of('pertlearn.app.cli', order) > order[first] and chapter_of('pertlearn.models', order) > order['pertlearn.cvae']
 
+def test_no_import_by_computed_name():
+    "Every arrow shows in an import statement: no chapter imports a module by a name computed at run time (importlib)."
+    order, bad = chapter_order(), []
+    for path in sorted(PKG.rglob('*.py')):
+        if module_name(path) not in order: continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            f = getattr(node, 'func', None)
+            if isinstance(node, ast.Call) and (getattr(f, 'attr', None) or getattr(f, 'id', None)) in ('import_module', '__import__'):
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not bad, 'imports by computed name:\n' + '\n'.join(bad)
+
 APP = 'pertlearn.app'
 
 def app_imports()->list[str]:

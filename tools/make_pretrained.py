@@ -35,7 +35,7 @@ def without_embedded(data):
 
 def make(name, out_root, epochs=None, threads=2, seed=0, source='embedded', data_path=None, device='cpu', bs=None,
          lr_max=None, variant=None, tag=None, n_valid=None, n_test=None, exclude_embedded=False, argv=None):
-    from pertlearn.cvae import build_cvae
+    from pertlearn.architectures import build_cvae
     from pertlearn.data.mnist_rts import load_mnist, mnist_rts_dls, mnist_rts_test_pairs
     from pertlearn.utils import n_params
     from pertlearn.perturbation import PerturbationSet

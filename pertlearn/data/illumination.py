@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastai.data.core import DataLoaders
-from ..utils import as_generator, derive_seed, default_device, atomic_write_bytes, atomic_write_json
+from ..utils import as_generator, derive_seed, default_device, atomic_write_bytes, atomic_write_json, IGNORE_INDEX
 from .core import BatchLoader, check_images
 
 # %% auto #0
-__all__ = ['N_DIRS', 'MIP_SIZES', 'TEST_PREFIX', 'IGNORE_INDEX', 'N_MATERIAL_CLASSES', 'OTHER_CLASS', 'MATERIAL_NAMES',
-           'MATERIAL_TABLE', 'SYNTHETIC_MATERIALS', 'PAIR_MODES', 'SEG_MODES', 'image_name', 'label_name',
-           'is_test_scene', 'material_lut', 'reduce_materials', 'material_table_from_counts', 'read_scene',
-           'find_scenes', 'IllumData', 'read_scenes', 'light_directions', 'render_synthetic_scene', 'default_cache_dir',
+__all__ = ['N_DIRS', 'MIP_SIZES', 'TEST_PREFIX', 'N_MATERIAL_CLASSES', 'OTHER_CLASS', 'MATERIAL_NAMES', 'MATERIAL_TABLE',
+           'SYNTHETIC_MATERIALS', 'PAIR_MODES', 'SEG_MODES', 'image_name', 'label_name', 'is_test_scene',
+           'material_lut', 'reduce_materials', 'material_table_from_counts', 'read_scene', 'find_scenes', 'IllumData',
+           'read_scenes', 'light_directions', 'render_synthetic_scene', 'default_cache_dir',
            'make_synthetic_illumination', 'IllumSplits', 'load_illumination', 'crop_flip', 'pair_items',
            'illumination_dls', 'illumination_seg_dls']
 
@@ -27,7 +27,6 @@ __all__ = ['N_DIRS', 'MIP_SIZES', 'TEST_PREFIX', 'IGNORE_INDEX', 'N_MATERIAL_CLA
 N_DIRS = 25                      # flash directions per scene
 MIP_SIZES = {m: (4000 // 2**m, 6000 // 2**m) for m in range(0, 8)}   # (H, W) of each mip level
 TEST_PREFIX = 'everett'          # held-out test scenes start with this
-IGNORE_INDEX = -100              # label of pixels that do not count (padding, unlabelled); never a class
 
 def image_name(d:int, mip:int)->str: return f'dir_{d}_mip{mip}.jpg'
 def label_name(mip:int)->str: return f'materials_mip{mip}.png'
