@@ -447,7 +447,7 @@ class AutoLatentAttack(Attack):
     def __init__(self, model:nn.Module, # classifier or segmenter on inputs in [0, 1]
                  ps:PerturbationSet, # the learned set
                  eps:float|torch.Tensor|None=None, # radius (one, or one per example); defaults to `ps.eps`
-                 steps:int=100, # APGD iterations of every member
+                 steps:int=200, # APGD iterations of every member (200: benchmarks/results/attack_strength.md, where 100 had not converged)
                  restarts:int=1, # random starts per loss, after the runs from u = 0
                  n_targets:int=3, # targeted DLR members (runner-up classes at u = 0); 0 for none (never for 'seg')
                  seg:bool=False, # per-pixel logits: members 'seg' and 'seg_dlr'
