@@ -17,6 +17,8 @@ def main(argv=None):
     ap.add_argument('run', help='a mnist-rts-robust run folder (with metrics.json and classifiers/)')
     ap.add_argument('--steps', type=int, default=200); ap.add_argument('--restarts', type=int, default=1)
     ap.add_argument('--n-random', type=int, default=256); ap.add_argument('--bs', type=int, default=250)
+    ap.add_argument('--seeds', type=int, nargs='*', default=None, help='only the classifiers of these seeds (default: all)')
+    ap.add_argument('--threads', type=int, default=2, help='torch threads (1 when something else runs beside it)')
     a = ap.parse_args(argv)
     import pertlearn
     from pertlearn.perturbation import PerturbationSet
@@ -25,7 +27,7 @@ def main(argv=None):
     from pertlearn.attacks import AutoLatentAttack, robust_accuracy, attack_convergence
     from pertlearn.metrics import format_accuracy, intervals_separate
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     run = Path(a.run); m = json.loads((run/'metrics.json').read_text()); params = json.loads((run/'params.json').read_text())
     te = m['test_examples']; radii = m['radii']; na = te['first']
     origin = params.get('set_path')
@@ -37,6 +39,7 @@ def main(argv=None):
     x, y = x[:na], y[:na]
     rows, conv = [], {}
     files = sorted((run/'classifiers').glob('*.safetensors'))
+    if a.seeds is not None: files = [f for f in files if int(f.stem.rsplit('-seed', 1)[1]) in a.seeds]
     seeds = sorted({int(f.stem.rsplit('-seed', 1)[1]) for f in files})
     for f in files:
         meth, s = f.stem.rsplit('-seed', 1); s = int(s)
@@ -65,7 +68,7 @@ def main(argv=None):
         ax.set_xscale('symlog', linthresh=10); ax.set_title(f"{meth}: {'converged' if c['converged'] else 'NOT converged'}", fontsize=8)
         ax.set_ylim(bottom=0); ax.grid(alpha=0.3); ax.legend(fontsize=6); ax.set_xlabel('iterations', fontsize=7)
     axs[0, 0].set_ylabel('robust accuracy at q75'); fig.tight_layout(); fig.savefig(run/'reattack_convergence.png', dpi=80, bbox_inches='tight')
-    out = dict(command=f"python tools/reattack.py {run.as_posix()} --steps {a.steps} --restarts {a.restarts}", attack=f'AutoLatentAttack(steps={a.steps}, restarts={a.restarts})',
+    out = dict(command=f"python tools/reattack.py {run.as_posix()} --steps {a.steps} --restarts {a.restarts}" + (f" --seeds {' '.join(map(str, a.seeds))}" if a.seeds is not None else ''), attack=f'AutoLatentAttack(steps={a.steps}, restarts={a.restarts})',
                n=na, radii={k: radii[k] for k in ('median', 'q75')}, results=rows, verdict=verdict,
                convergence={k: {**{kk: vv for kk, vv in c.items() if kk not in ('attack', 'doubled')},
                                'attack': {kk: vv for kk, vv in c['attack'].items() if kk != 'curve'},
