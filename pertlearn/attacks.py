@@ -5,6 +5,7 @@
 # %% ../nbs/07_attacks.ipynb #f01bd273
 from __future__ import annotations
 import copy
+from fastcore.basics import patch
 from contextlib import contextmanager
 import numpy as np
 import pandas as pd
@@ -37,6 +38,16 @@ def frozen_eval(*models:nn.Module): # models to freeze (None is skipped)
             for p, r in params: p.requires_grad_(r)
 
 # %% ../nbs/07_attacks.ipynb #b03dd6b6
+def _seg_objective(logits, y, targeted, ignore_index):
+    "Per-image mean cross-entropy over labelled pixels (negated when `targeted`) and the fraction of labelled pixels misclassified (or reached)."
+    if logits.ndim < 3: raise ValueError(f"'seg' loss needs per-pixel logits (batch, classes, H, W); got shape {tuple(logits.shape)}")
+    check_labels(y, len(logits), logits.shape[1], ignore_index=ignore_index)
+    valid = (y != ignore_index); nv = valid.flatten(1).sum(1).clamp_min(1)
+    ce = F.cross_entropy(logits, y, reduction='none', ignore_index=ignore_index).flatten(1).sum(1) / nv
+    hit = (logits.argmax(1) == y) if targeted else (logits.argmax(1) != y)
+    return (-1. if targeted else 1.) * ce, ((hit & valid).flatten(1).sum(1) / nv).detach().float()
+
+# %% ../nbs/07_attacks.ipynb #6ce16ac2
 def attack_objective(logits:torch.Tensor, # (batch, classes) or, for 'seg', (batch, classes, H, W)
                      y:torch.Tensor, # labels (batch,) or (batch, H, W); targets when `targeted`
                      loss:str='ce', # 'ce', 'margin' or 'seg'
@@ -45,13 +56,7 @@ def attack_objective(logits:torch.Tensor, # (batch, classes) or, for 'seg', (bat
                     )->tuple[torch.Tensor, torch.Tensor]:
     "Per-example value to maximise and success in [0, 1] (misclassified, or fraction of pixels misclassified)."
     sign = -1. if targeted else 1.
-    if loss == 'seg':
-        if logits.ndim < 3: raise ValueError(f"'seg' loss needs per-pixel logits (batch, classes, H, W); got shape {tuple(logits.shape)}")
-        check_labels(y, len(logits), logits.shape[1], ignore_index=ignore_index)
-        valid = (y != ignore_index); nv = valid.flatten(1).sum(1).clamp_min(1)
-        ce = F.cross_entropy(logits, y, reduction='none', ignore_index=ignore_index).flatten(1).sum(1) / nv
-        hit = (logits.argmax(1) == y) if targeted else (logits.argmax(1) != y)
-        return sign * ce, ((hit & valid).flatten(1).sum(1) / nv).detach().float()
+    if loss == 'seg': return _seg_objective(logits, y, targeted, ignore_index)
     if logits.ndim != 2: raise ValueError(f"loss {loss!r} needs logits (batch, classes); got shape {tuple(logits.shape)} (use loss='seg' for per-pixel logits)")
     check_labels(y, len(logits), logits.shape[1])
     pred = logits.argmax(1)
@@ -64,8 +69,6 @@ def attack_objective(logits:torch.Tensor, # (batch, classes) or, for 'seg', (bat
     raise ValueError(f"unknown attack loss {loss!r}: use 'ce', 'margin' or 'seg'")
 
 # %% ../nbs/07_attacks.ipynb #5baa5c8d
-_BIG = 1e6  # weight of success in the tracked value: any success beats any loss
-
 def check_logits(logits, # what the model returned
                  batch:int, # the number of inputs it was given
                  num_classes:int|None=None, # the number of classes expected, if known
@@ -80,6 +83,7 @@ def check_logits(logits, # what the model returned
     if not torch.isfinite(logits).all(): raise ValueError("the model returned non-finite logits (NaN or inf): it cannot be attacked or certified")
     return logits
 
+# %% ../nbs/07_attacks.ipynb #a4fafa49
 def device_generator(generator:torch.Generator|int|None, # a generator, a seed, or None (seed 0)
                      device, # where the random numbers are needed
                     )->torch.Generator:
@@ -90,6 +94,7 @@ def device_generator(generator:torch.Generator|int|None, # a generator, a seed, 
         return generator
     return as_generator(generator, device)
 
+# %% ../nbs/07_attacks.ipynb #6415621a
 def _per_example(eps, B, device):
     "A scalar radius stays a float; a tensor of per-example radii becomes (B, 1)."
     if isinstance(eps, (int, float)): return float(eps)
@@ -99,6 +104,9 @@ def _per_example(eps, B, device):
     return e.view(B, 1)
 
 def _sub(eps, idx): return eps if isinstance(eps, float) else eps[idx]
+
+# %% ../nbs/07_attacks.ipynb #9b47dd81
+_BIG = 1e6  # weight of success in the tracked value: any success beats any loss
 
 class Attack:
     "Base of every attack: configure once, then `attack(x, y)` → adversarial inputs, with `attack.last_success` in [0, 1] per example."
@@ -116,15 +124,6 @@ class Attack:
         self.early_stop, self.ignore_index, self.generator = early_stop, ignore_index, generator
         self.last_success = None
 
-    def evaluate(self, x_adv:torch.Tensor, y:torch.Tensor)->tuple[torch.Tensor, torch.Tensor]:
-        "(value to maximise, success) of the model on `x_adv`: `attack_objective` with this attack's settings."
-        return attack_objective(check_logits(self.model(x_adv), len(x_adv)), y, self.loss, self.targeted, self.ignore_index)
-
-    def with_eps(self, eps)->'Attack':
-        "A copy of this attack at radius `eps` (sharing the model, the set and the generator)."
-        a = copy.copy(self); a.eps = eps; a.last_success = None
-        return a
-
     # what a subclass provides: the radius it works at, the models to freeze, the start of the best-so-far,
     # one attempt on a sub-batch (candidates and their values), and the inputs a candidate stands for
     def _radius(self, x): raise NotImplementedError
@@ -132,33 +131,52 @@ class Attack:
     def _empty(self, x): raise NotImplementedError
     def _attempt(self, x, y, eps, gen, idx): raise NotImplementedError   # idx: the rows of the full batch
     def _inputs(self, best, x): raise NotImplementedError
-    def _check_inputs(self, x, y):
-        "Refuse bad images or labels before any work (images in [0, 1] unless the set's CVAE works on unbounded vectors)."
-        if x.device.type == 'meta': raise ValueError("x is on the meta device (no data): move the inputs to 'cpu' or 'cuda'")
-        cvae = getattr(getattr(self, 'ps', None), 'cvae', None)
-        if cvae is None: check_images(x)
-        else: check_images(x, unit=getattr(cvae, 'unit_range', True), like=cvae)
-        check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
 
-    def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
-        "Adversarial inputs, one per example (detached, same shape as `x`); the best attempt is kept per example."
-        self._check_inputs(x, y)
-        eps = self._radius(x)
-        gen = self.generator = device_generator(self.generator, x.device)
-        B = len(x)
-        with frozen_eval(*self._frozen()):
-            best, best_v = self._empty(x), torch.full((B,), -float('inf'), device=x.device)
-            for r in range(self.restarts):
-                idx = torch.arange(B, device=x.device)
-                if self.early_stop and r > 0: idx = idx[best_v < _BIG]  # not yet broken
-                if len(idx) == 0: break
-                c, v = self._attempt(x[idx], y[idx], _sub(eps, idx), gen, idx)
-                best_v, best = keep_best(best_v, best, v, c, idx)
-            with torch.no_grad():
-                x_adv = self._inputs(best, x)
-                self.last_success = self.evaluate(x_adv, y)[1]
-        return x_adv.detach()
+# %% ../nbs/07_attacks.ipynb #3839ee24
+@patch
+def evaluate(self:Attack, x_adv:torch.Tensor, y:torch.Tensor)->tuple[torch.Tensor, torch.Tensor]:
+    "(value to maximise, success) of the model on `x_adv`: `attack_objective` with this attack's settings."
+    return attack_objective(check_logits(self.model(x_adv), len(x_adv)), y, self.loss, self.targeted, self.ignore_index)
 
+# %% ../nbs/07_attacks.ipynb #0e83eb06
+@patch
+def with_eps(self:Attack, eps)->'Attack':
+    "A copy of this attack at radius `eps` (sharing the model, the set and the generator)."
+    a = copy.copy(self); a.eps = eps; a.last_success = None
+    return a
+
+# %% ../nbs/07_attacks.ipynb #b7da7ab7
+@patch
+def _check_inputs(self:Attack, x, y):
+    "Refuse bad images or labels before any work (images in [0, 1] unless the set's CVAE works on unbounded vectors)."
+    if x.device.type == 'meta': raise ValueError("x is on the meta device (no data): move the inputs to 'cpu' or 'cuda'")
+    cvae = getattr(getattr(self, 'ps', None), 'cvae', None)
+    if cvae is None: check_images(x)
+    else: check_images(x, unit=getattr(cvae, 'unit_range', True), like=cvae)
+    check_labels(y, len(x), ignore_index=self.ignore_index if self.loss == 'seg' else None)
+
+# %% ../nbs/07_attacks.ipynb #d00307f7
+@patch
+def __call__(self:Attack, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
+    "Adversarial inputs, one per example (detached, same shape as `x`); the best attempt is kept per example."
+    self._check_inputs(x, y)
+    eps = self._radius(x)
+    gen = self.generator = device_generator(self.generator, x.device)
+    B = len(x)
+    with frozen_eval(*self._frozen()):
+        best, best_v = self._empty(x), torch.full((B,), -float('inf'), device=x.device)
+        for r in range(self.restarts):
+            idx = torch.arange(B, device=x.device)
+            if self.early_stop and r > 0: idx = idx[best_v < _BIG]  # not yet broken
+            if len(idx) == 0: break
+            c, v = self._attempt(x[idx], y[idx], _sub(eps, idx), gen, idx)
+            best_v, best = keep_best(best_v, best, v, c, idx)
+        with torch.no_grad():
+            x_adv = self._inputs(best, x)
+            self.last_success = self.evaluate(x_adv, y)[1]
+    return x_adv.detach()
+
+# %% ../nbs/07_attacks.ipynb #f9085a2b
 class LatentPGD(Attack):
     "Untargeted or targeted PGD over the whitened latent ball ‖u‖ ≤ ε of a perturbation set: `attack(x, y)` → members of S(x)."
     def __init__(self, model:nn.Module, # classifier or segmenter on inputs in [0, 1]
@@ -179,33 +197,45 @@ class LatentPGD(Attack):
         self.ps, self.steps, self.step_size, self.random_start = ps, steps, step_size, random_start
         self.last_u = None
 
-    def _objective(self, y, cache):
-        def f(xm, u):
-            v, s = self.evaluate(xm, y)
-            cache.update(ptr=xm.data_ptr(), s=s)
-            return v + _BIG * s
-        return f
-
-    def _done(self, y, cache):
-        def f(xm, u):
-            s = cache['s'] if cache.get('ptr') == xm.data_ptr() else self.evaluate(xm, y)[1]
-            return s >= 1
-        return f
-
-    def _radius(self, x):
-        self._alpha = None if self.step_size is None else _per_example(self.step_size, len(x), x.device)
-        return _per_example(self.ps.radius(self.eps), len(x), x.device)
     def _frozen(self): return (self.model, self.ps.cvae)
     def _empty(self, x): return torch.zeros(len(x), self.ps.latent_dim, device=x.device)
-    def _attempt(self, x, y, eps, gen, idx):
-        cache = {}
-        alpha = None if self._alpha is None else _sub(self._alpha, idx)
-        return latent_pgd(self._objective(y, cache), self.ps, x, eps, self.steps, alpha,
-                          1, self.random_start, self._done(y, cache) if self.early_stop else None, gen)
-    def _inputs(self, best, x):
-        self.last_u = best
-        return self.ps.decode(best, x)
 
+# %% ../nbs/07_attacks.ipynb #f8aebb9f
+@patch
+def _objective(self:LatentPGD, y, cache):
+    def f(xm, u):
+        v, s = self.evaluate(xm, y)
+        cache.update(ptr=xm.data_ptr(), s=s)
+        return v + _BIG * s
+    return f
+
+# %% ../nbs/07_attacks.ipynb #92a93271
+@patch
+def _done(self:LatentPGD, y, cache):
+    def f(xm, u):
+        s = cache['s'] if cache.get('ptr') == xm.data_ptr() else self.evaluate(xm, y)[1]
+        return s >= 1
+    return f
+
+# %% ../nbs/07_attacks.ipynb #56fad474
+@patch
+def _radius(self:LatentPGD, x):
+    self._alpha = None if self.step_size is None else _per_example(self.step_size, len(x), x.device)
+    return _per_example(self.ps.radius(self.eps), len(x), x.device)
+
+# %% ../nbs/07_attacks.ipynb #38d1278f
+@patch
+def _attempt(self:LatentPGD, x, y, eps, gen, idx):
+    cache = {}
+    alpha = None if self._alpha is None else _sub(self._alpha, idx)
+    return latent_pgd(self._objective(y, cache), self.ps, x, eps, self.steps, alpha,
+                      1, self.random_start, self._done(y, cache) if self.early_stop else None, gen)
+
+# %% ../nbs/07_attacks.ipynb #b3e9f040
+@patch
+def _inputs(self:LatentPGD, best, x):
+    self.last_u = best
+    return self.ps.decode(best, x)
 
 # %% ../nbs/07_attacks.ipynb #89a33b82
 @torch.no_grad()
@@ -238,33 +268,38 @@ class _PixelPGD(Attack):
         super().__init__(model, None if eps is None else float(eps), restarts, targeted, loss, early_stop, ignore_index, generator)
         self.steps, self.random_start, self._step_size = steps, random_start, step_size
 
-    @property
-    def step_size(self)->float:
-        "The step length: as given, else `default_step_size(ε, steps)`."
-        return default_step_size(self.eps, self.steps) if self._step_size is None else self._step_size
-
     def _radius(self, x):
         if self.eps is None: raise ValueError(f"{type(self).__name__} has no radius: pass eps")
         return float(self.eps)
     def _empty(self, x): return torch.zeros_like(x)
     def _inputs(self, best, x): return (x + best).clamp(0, 1)
 
-    def _attempt(self, x, y, eps, gen, idx):
-        delta = self._start(x, gen) if self.random_start else torch.zeros_like(x)
-        delta = (x + delta).clamp(0, 1) - x
-        def value(d):
-            v, s = self.evaluate(x + d, y)
-            return v + _BIG * s, ((s >= 1) if self.early_stop else None)   # success first; constants carry no gradient
-        ss = self.step_size
-        return gradient_ascent(value, delta, self.steps, lambda g: ss * self._step(torch.nan_to_num(g)),
-                               lambda d: (x + self._project(d)).clamp(0, 1) - x)
+# %% ../nbs/07_attacks.ipynb #6e3f1d2b
+@patch(as_prop=True)
+def step_size(self:_PixelPGD)->float:
+    "The step length: as given, else `default_step_size(ε, steps)`."
+    return default_step_size(self.eps, self.steps) if self._step_size is None else self._step_size
 
+# %% ../nbs/07_attacks.ipynb #afdf5a8b
+@patch
+def _attempt(self:_PixelPGD, x, y, eps, gen, idx):
+    delta = self._start(x, gen) if self.random_start else torch.zeros_like(x)
+    delta = (x + delta).clamp(0, 1) - x
+    def value(d):
+        v, s = self.evaluate(x + d, y)
+        return v + _BIG * s, ((s >= 1) if self.early_stop else None)   # success first; constants carry no gradient
+    ss = self.step_size
+    return gradient_ascent(value, delta, self.steps, lambda g: ss * self._step(torch.nan_to_num(g)),
+                           lambda d: (x + self._project(d)).clamp(0, 1) - x)
+
+# %% ../nbs/07_attacks.ipynb #b0a24221
 class LinfPGD(_PixelPGD):
     "ℓ∞ PGD on the input (sign steps, clip to the box and to [0, 1]): `attack(x, y)` → x_adv."
     def _start(self, x, gen): return (torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1) * self.eps
     def _step(self, grad): return grad.sign()
     def _project(self, d): return d.clamp(-self.eps, self.eps)
 
+# %% ../nbs/07_attacks.ipynb #effcdc7a
 class L2PGD(_PixelPGD):
     "ℓ2 PGD on the input (normalised-gradient steps, per-example projection, clip to [0, 1]): `attack(x, y)` → x_adv."
     def _start(self, x, gen):
@@ -273,7 +308,6 @@ class L2PGD(_PixelPGD):
         gn = grad.flatten(1).norm(dim=1).view(-1, *[1] * (grad.ndim - 1))
         return torch.where(gn > 0, grad / gn.clamp_min(1e-12), torch.zeros_like(grad))
     def _project(self, d): return project_l2(d, self.eps)
-
 
 # %% ../nbs/07_attacks.ipynb #92fe5159
 class RandomMembers(Attack):
@@ -298,19 +332,27 @@ class RandomMembers(Attack):
 
     def _radius(self, x): return float(self.ps.radius(self.eps))
     def _frozen(self): return (self.model, self.ps.cvae)
-    def _empty(self, x):
-        with torch.no_grad(): self._prior = self.ps.prior(x)   # in eval mode, the same for every draw
-        return torch.zeros(len(x), self.ps.latent_dim, device=x.device)
-    @torch.no_grad()
-    def _attempt(self, x, y, eps, gen, idx):
-        u = sample_ball(len(x), self.ps.latent_dim, eps, self.sampling, gen, device=x.device)
-        v, s = self.evaluate(self.ps.decode(u, x, self._prior), y)
-        return u, torch.nan_to_num(v, nan=-float('inf')) + _BIG * s
-    def _inputs(self, best, x):
-        self.last_u = best
-        out = self.ps.decode(best, x, self._prior); self._prior = None
-        return out
 
+# %% ../nbs/07_attacks.ipynb #b913bc8e
+@patch
+def _empty(self:RandomMembers, x):
+    with torch.no_grad(): self._prior = self.ps.prior(x)   # in eval mode, the same for every draw
+    return torch.zeros(len(x), self.ps.latent_dim, device=x.device)
+
+# %% ../nbs/07_attacks.ipynb #0f1cae57
+@patch
+@torch.no_grad()
+def _attempt(self:RandomMembers, x, y, eps, gen, idx):
+    u = sample_ball(len(x), self.ps.latent_dim, eps, self.sampling, gen, device=x.device)
+    v, s = self.evaluate(self.ps.decode(u, x, self._prior), y)
+    return u, torch.nan_to_num(v, nan=-float('inf')) + _BIG * s
+
+# %% ../nbs/07_attacks.ipynb #bb250bbe
+@patch
+def _inputs(self:RandomMembers, best, x):
+    self.last_u = best
+    out = self.ps.decode(best, x, self._prior); self._prior = None
+    return out
 
 # %% ../nbs/07_attacks.ipynb #55ffa2f5
 def dlr_objective(logits:torch.Tensor, # (batch, classes) or per pixel (batch, classes, H, W)
@@ -334,11 +376,13 @@ def _normalise(g):
     n = g.norm(dim=1, keepdim=True)
     return torch.where(n > 0, g / n.clamp_min(1e-12), torch.zeros_like(g))
 
+# %% ../nbs/07_attacks.ipynb #60124166
 def _random_half(B, d, eps, gen, device):
     "Random directions at radius ε/2 (ε a number or (B, 1))."
     z = torch.randn(B, d, generator=gen, device=gen.device).to(device)
     return _normalise(z) * eps / 2
 
+# %% ../nbs/07_attacks.ipynb #62cba9c8
 class LatentAPGD(Attack):
     "APGD (step-size schedule with checkpoints, momentum) over the whitened latent ball of a set: `attack(x, y)` → members of S(x)."
     def __init__(self, model:nn.Module, # classifier or segmenter on inputs in [0, 1]
@@ -361,85 +405,129 @@ class LatentAPGD(Attack):
         self.ps, self.steps, self.apgd_loss, self.target_rank, self.start = ps, steps, loss, target_rank, start
         self.last_u = self.broken_at = None
 
-    def _value(self, logits, y, t):
-        "(value to maximise, success) per example."
-        check_logits(logits, len(y))
-        _, s = attack_objective(logits, y, 'seg' if self.loss == 'seg' else 'ce', False, self.ignore_index)
-        if self.apgd_loss == 'ce': return F.cross_entropy(logits, y, reduction='none'), s
-        if self.apgd_loss == 'dlr': return dlr_objective(logits, y, t), s
-        valid = y != self.ignore_index; nv = valid.flatten(1).sum(1).clamp_min(1)
-        if self.apgd_loss == 'seg': per = F.cross_entropy(logits, y, reduction='none', ignore_index=self.ignore_index)
-        else: per = dlr_objective(logits, y).masked_fill(~valid, 0.)
-        return per.flatten(1).sum(1) / nv, s
-
     def _radius(self, x): return _per_example(self.ps.radius(self.eps), len(x), x.device)
     def _frozen(self): return (self.model, self.ps.cvae)
-    def _empty(self, x):
-        self._tries, self.broken_at = 0, torch.full((len(x),), float('inf'), device=x.device)
-        return torch.zeros(len(x), self.ps.latent_dim, device=x.device)
     def _inputs(self, best, x):
         self.last_u = best
         return self.ps.decode(best, x)
 
-    def _attempt(self, x, y, eps, gen, idx):
-        B, d, n_iter = len(x), self.ps.latent_dim, self.steps
-        offset, first = self._tries * n_iter, self._tries == 0; self._tries += 1
-        with torch.no_grad(): mu, sd = self.ps.prior(x)
-        e = eps if torch.is_tensor(eps) else torch.full((B, 1), float(eps), device=x.device)
-        t = None
-        if self.target_rank is not None:
-            with torch.no_grad(): z0 = self.model(self.ps.decode(torch.zeros(B, d, device=x.device), x, (mu, sd)))
-            order = z0.masked_fill(F.one_hot(y, z0.shape[1]).bool(), -float('inf')).argsort(1, descending=True)
-            t = order[:, min(self.target_rank, z0.shape[1] - 1) - 1]
-        u = torch.zeros(B, d, device=x.device) if (first and self.start == 'zero') else _random_half(B, d, e, gen, x.device)
-        best_u, best_v = u.clone(), torch.full((B,), -float('inf'), device=x.device)
-        broken_at = torch.full((B,), float('inf'), device=x.device)
-        def evaluate(S, need_grad=True):
-            uu = S['u'].detach().requires_grad_(need_grad)
-            with torch.set_grad_enabled(need_grad):
-                logits = self.model(self.ps.decode(uu, S['x'], (S['mu'], S['sd'])))
-                v, s = self._value(logits, S['y'], S['t'])
-                g = torch.autograd.grad(v.sum(), uu)[0] if need_grad else None
-            v = torch.nan_to_num(v.detach(), nan=-float('inf'))
-            return v, s.detach(), (torch.nan_to_num(g) if need_grad else None)
-        def record(S, v, s, it):
-            r = S['rows']; val = v + _BIG * s
-            better = val > best_v[r]
-            best_v[r] = torch.where(better, val, best_v[r]); best_u[r] = torch.where(better[:, None], S['u'], best_u[r])
-            broken_at[r] = torch.where((s >= 1) & (broken_at[r] == float('inf')), torch.full_like(v, float(offset + it)), broken_at[r])
-        S = dict(rows=torch.arange(B, device=x.device), u=u, x=x, y=y, t=t, mu=mu, sd=sd, e=e, step=2 * e)
-        S['v'], s, S['g'] = evaluate(S); record(S, S['v'], s, 0)
-        S.update(prev=S['u'].clone(), best_loss=S['v'].clone(), best_loss_u=S['u'].clone(), best_loss_g=S['g'].clone(),
-                 incr=torch.zeros(B, device=x.device), reduced=torch.zeros(B, dtype=torch.bool, device=x.device), ckpt_loss=S['v'].clone())
-        k, k_decr, k_min, counter = max(int(0.22 * n_iter), 1), max(int(0.03 * n_iter), 1), max(int(0.06 * n_iter), 1), 0
-        def compact(S, keep):
-            return {n: (v[keep] if torch.is_tensor(v) and v.ndim > 0 and len(v) == len(keep) else v) for n, v in S.items()}
-        if self.early_stop: S = compact(S, s < 1)
-        for i in range(n_iter):
-            if len(S['rows']) == 0: break
-            with torch.no_grad():
-                a = 0.75 if i > 0 else 1.0
-                z = project_l2(S['u'] + S['step'] * _normalise(S['g']), S['e'])
-                new = project_l2(S['u'] + a * (z - S['u']) + (1 - a) * (S['u'] - S['prev']), S['e'])
-                S['prev'], S['u'] = S['u'], new
-            v, s, g = evaluate(S, need_grad=i < n_iter - 1)
-            record(S, v, s, i + 1)
-            if i == n_iter - 1: break
-            S['g'] = g
-            S['incr'] += (v > S['v']).float(); S['v'] = v
-            imp = v > S['best_loss']
-            S['best_loss'] = torch.where(imp, v, S['best_loss'])
-            S['best_loss_u'] = torch.where(imp[:, None], S['u'], S['best_loss_u']); S['best_loss_g'] = torch.where(imp[:, None], g, S['best_loss_g'])
-            counter += 1
-            if counter == k:   # checkpoint: halve the step where progress stalled, and go back to the best point
-                red = (S['incr'] < 0.75 * k) | (~S['reduced'] & (S['ckpt_loss'] >= S['best_loss']))
-                S['reduced'], S['ckpt_loss'] = red, S['best_loss'].clone()
-                S['step'] = torch.where(red[:, None], S['step'] / 2, S['step'])
-                S['u'] = torch.where(red[:, None], S['best_loss_u'], S['u']); S['g'] = torch.where(red[:, None], S['best_loss_g'], S['g'])
-                S['incr'] = torch.zeros_like(S['incr']); counter = 0; k = max(k - k_decr, k_min)
-            if self.early_stop and (s >= 1).any(): S = compact(S, s < 1)
-        self.broken_at[idx] = torch.minimum(self.broken_at[idx], broken_at)
-        return best_u, best_v
+# %% ../nbs/07_attacks.ipynb #0beb6d41
+@patch
+def _value(self:LatentAPGD, logits, y, t):
+    "(value to maximise, success) per example."
+    check_logits(logits, len(y))
+    _, s = attack_objective(logits, y, 'seg' if self.loss == 'seg' else 'ce', False, self.ignore_index)
+    if self.apgd_loss == 'ce': return F.cross_entropy(logits, y, reduction='none'), s
+    if self.apgd_loss == 'dlr': return dlr_objective(logits, y, t), s
+    valid = y != self.ignore_index; nv = valid.flatten(1).sum(1).clamp_min(1)
+    if self.apgd_loss == 'seg': per = F.cross_entropy(logits, y, reduction='none', ignore_index=self.ignore_index)
+    else: per = dlr_objective(logits, y).masked_fill(~valid, 0.)
+    return per.flatten(1).sum(1) / nv, s
+
+# %% ../nbs/07_attacks.ipynb #880299cd
+@patch
+def _empty(self:LatentAPGD, x):
+    self._tries, self.broken_at = 0, torch.full((len(x),), float('inf'), device=x.device)
+    return torch.zeros(len(x), self.ps.latent_dim, device=x.device)
+
+# %% ../nbs/07_attacks.ipynb #08d2c994
+@patch
+def _target(self:LatentAPGD, x, y, mu, sd):
+    "The class targeted DLR aims at per example (None when untargeted)."
+    if self.target_rank is None: return None
+    with torch.no_grad(): z0 = self.model(self.ps.decode(torch.zeros(len(x), self.ps.latent_dim, device=x.device), x, (mu, sd)))
+    order = z0.masked_fill(F.one_hot(y, z0.shape[1]).bool(), -float('inf')).argsort(1, descending=True)
+    return order[:, min(self.target_rank, z0.shape[1] - 1) - 1]
+
+# %% ../nbs/07_attacks.ipynb #f7d7e95c
+@patch
+def _start_state(self:LatentAPGD, x, y, eps, gen, first):
+    "The state of one run before its first evaluation."
+    B, d = len(x), self.ps.latent_dim
+    with torch.no_grad(): mu, sd = self.ps.prior(x)
+    e = eps if torch.is_tensor(eps) else torch.full((B, 1), float(eps), device=x.device)
+    t = self._target(x, y, mu, sd)
+    u = torch.zeros(B, d, device=x.device) if (first and self.start == 'zero') else _random_half(B, d, e, gen, x.device)
+    return dict(rows=torch.arange(B, device=x.device), u=u, x=x, y=y, t=t, mu=mu, sd=sd, e=e, step=2 * e)
+
+# %% ../nbs/07_attacks.ipynb #89b6de17
+@patch
+def _evaluate_state(self:LatentAPGD, S, need_grad=True):
+    "(value, success, gradient or None) at the current points of the rows still attacked; NaN values count as -inf."
+    uu = S['u'].detach().requires_grad_(need_grad)
+    with torch.set_grad_enabled(need_grad):
+        logits = self.model(self.ps.decode(uu, S['x'], (S['mu'], S['sd'])))
+        v, s = self._value(logits, S['y'], S['t'])
+        g = torch.autograd.grad(v.sum(), uu)[0] if need_grad else None
+    v = torch.nan_to_num(v.detach(), nan=-float('inf'))
+    return v, s.detach(), (torch.nan_to_num(g) if need_grad else None)
+
+# %% ../nbs/07_attacks.ipynb #14e4836f
+def _record(T, S, v, s, it):
+    "Update the best point, its tracked value and the breaking iteration of the rows in `S`."
+    r = S['rows']; val = v + _BIG * s
+    better = val > T['best_v'][r]
+    T['best_v'][r] = torch.where(better, val, T['best_v'][r]); T['best_u'][r] = torch.where(better[:, None], S['u'], T['best_u'][r])
+    T['broken_at'][r] = torch.where((s >= 1) & (T['broken_at'][r] == float('inf')), torch.full_like(v, float(T['offset'] + it)), T['broken_at'][r])
+
+# %% ../nbs/07_attacks.ipynb #08749c05
+def _compact(S, keep):
+    "The state restricted to the rows where `keep` is true."
+    return {n: (v[keep] if torch.is_tensor(v) and v.ndim > 0 and len(v) == len(keep) else v) for n, v in S.items()}
+
+# %% ../nbs/07_attacks.ipynb #33e6663f
+@torch.no_grad()
+def _apgd_step(S, i):
+    "Move the points of `S` in place (the previous ones kept for the momentum)."
+    a = 0.75 if i > 0 else 1.0
+    z = project_l2(S['u'] + S['step'] * _normalise(S['g']), S['e'])
+    new = project_l2(S['u'] + a * (z - S['u']) + (1 - a) * (S['u'] - S['prev']), S['e'])
+    S['prev'], S['u'] = S['u'], new
+
+# %% ../nbs/07_attacks.ipynb #6b2459dd
+def _track_progress(S, v, g):
+    "Take in the new value and gradient of the rows of `S`."
+    S['g'] = g
+    S['incr'] += (v > S['v']).float(); S['v'] = v
+    imp = v > S['best_loss']
+    S['best_loss'] = torch.where(imp, v, S['best_loss'])
+    S['best_loss_u'] = torch.where(imp[:, None], S['u'], S['best_loss_u']); S['best_loss_g'] = torch.where(imp[:, None], g, S['best_loss_g'])
+
+# %% ../nbs/07_attacks.ipynb #6aa22e41
+def _checkpoint(S, k):
+    "Halve the step of stalled rows (`k` iterations since the last checkpoint) and move them back to their best point by loss."
+    red = (S['incr'] < 0.75 * k) | (~S['reduced'] & (S['ckpt_loss'] >= S['best_loss']))
+    S['reduced'], S['ckpt_loss'] = red, S['best_loss'].clone()
+    S['step'] = torch.where(red[:, None], S['step'] / 2, S['step'])
+    S['u'] = torch.where(red[:, None], S['best_loss_u'], S['u']); S['g'] = torch.where(red[:, None], S['best_loss_g'], S['g'])
+    S['incr'] = torch.zeros_like(S['incr'])
+
+# %% ../nbs/07_attacks.ipynb #cbf5c67b
+@patch
+def _attempt(self:LatentAPGD, x, y, eps, gen, idx):
+    "One APGD run from one start on the rows `idx`: the best point and tracked value per row (success first)."
+    n_iter = self.steps
+    offset, first = self._tries * n_iter, self._tries == 0; self._tries += 1
+    S = self._start_state(x, y, eps, gen, first)
+    T = dict(best_u=S['u'].clone(), best_v=torch.full((len(x),), -float('inf'), device=x.device),
+             broken_at=torch.full((len(x),), float('inf'), device=x.device), offset=offset)
+    S['v'], s, S['g'] = self._evaluate_state(S); _record(T, S, S['v'], s, 0)
+    S.update(prev=S['u'].clone(), best_loss=S['v'].clone(), best_loss_u=S['u'].clone(), best_loss_g=S['g'].clone(),
+             incr=torch.zeros(len(x), device=x.device), reduced=torch.zeros(len(x), dtype=torch.bool, device=x.device), ckpt_loss=S['v'].clone())
+    k, k_decr, k_min, counter = max(int(0.22 * n_iter), 1), max(int(0.03 * n_iter), 1), max(int(0.06 * n_iter), 1), 0
+    if self.early_stop: S = _compact(S, s < 1)
+    for i in range(n_iter):
+        if len(S['rows']) == 0: break
+        _apgd_step(S, i)
+        v, s, g = self._evaluate_state(S, need_grad=i < n_iter - 1)
+        _record(T, S, v, s, i + 1)
+        if i == n_iter - 1: break
+        _track_progress(S, v, g)
+        counter += 1
+        if counter == k: _checkpoint(S, k); counter = 0; k = max(k - k_decr, k_min)
+        if self.early_stop and (s >= 1).any(): S = _compact(S, s < 1)
+    self.broken_at[idx] = torch.minimum(self.broken_at[idx], T['broken_at'])
+    return T['best_u'], T['best_v']
 
 # %% ../nbs/07_attacks.ipynb #b750e46c
 class AutoLatentAttack(Attack):
@@ -458,82 +546,92 @@ class AutoLatentAttack(Attack):
         self.ps, self.steps, self.n_restarts, self.n_targets, self.seg = ps, steps, restarts, n_targets, seg
         self.last_u = self.broken_at = None; self.log = []
 
-    def members(self, num_classes:int)->list[tuple[str, dict]]:
-        "(name, `LatentAPGD` keywords) of every member, in the order they run."
-        ce, dlr = ('seg', 'seg_dlr') if self.seg else ('ce', 'dlr')
-        out = [(f'apgd-{ce}', dict(loss=ce)), (f'apgd-{dlr}', dict(loss=dlr))]
-        if not self.seg: out += [(f'apgd-t{r}', dict(loss='dlr', target_rank=r)) for r in range(1, min(self.n_targets, num_classes - 1) + 1)]
-        for r in range(self.n_restarts): out += [(f'apgd-{ce}-rand{r + 1}', dict(loss=ce, start='random')), (f'apgd-{dlr}-rand{r + 1}', dict(loss=dlr, start='random'))]
-        return out
+# %% ../nbs/07_attacks.ipynb #72e05ca0
+@patch
+def members(self:AutoLatentAttack, num_classes:int)->list[tuple[str, dict]]:
+    "(name, `LatentAPGD` keywords) of every member, in the order they run."
+    ce, dlr = ('seg', 'seg_dlr') if self.seg else ('ce', 'dlr')
+    out = [(f'apgd-{ce}', dict(loss=ce)), (f'apgd-{dlr}', dict(loss=dlr))]
+    if not self.seg: out += [(f'apgd-t{r}', dict(loss='dlr', target_rank=r)) for r in range(1, min(self.n_targets, num_classes - 1) + 1)]
+    for r in range(self.n_restarts): out += [(f'apgd-{ce}-rand{r + 1}', dict(loss=ce, start='random')), (f'apgd-{dlr}-rand{r + 1}', dict(loss=dlr, start='random'))]
+    return out
 
-    @property
-    def iterations(self)->int: "Iterations of the whole ensemble on an example no member breaks."; return self.steps * len(self.members(10**6))
+# %% ../nbs/07_attacks.ipynb #96261ba0
+@patch(as_prop=True)
+def iterations(self:AutoLatentAttack)->int: "Iterations of the whole ensemble on an example no member breaks."; return self.steps * len(self.members(10**6))
 
-    def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
-        "Members of S(x), one per example: a breaking one where any member found one (`last_success`, `broken_at`: cumulative iteration, inf if none)."
-        import time
-        self._check_inputs(x, y)
-        eps = _per_example(self.ps.radius(self.eps), len(x), x.device)
-        gen = self.generator = device_generator(self.generator, x.device)
-        B, d = len(x), self.ps.latent_dim
-        best_u = torch.zeros(B, d, device=x.device); best_s = torch.full((B,), -1., device=x.device)
-        broken_at = torch.full((B,), float('inf'), device=x.device); self.log, offset = [], 0
-        with frozen_eval(self.model, self.ps.cvae):
-            for name, kw in self.members(self._classes(x)):
-                idx = torch.nonzero(best_s < 1)[:, 0]
-                if len(idx) == 0: break
-                t0 = time.time()
-                m = LatentAPGD(self.model, self.ps, _sub(eps, idx), self.steps, ignore_index=self.ignore_index, generator=gen, **kw)
-                m(x[idx], y[idx])
-                better = m.last_success > best_s[idx]
-                best_s[idx] = torch.where(better, m.last_success, best_s[idx]); best_u[idx] = torch.where(better[:, None], m.last_u, best_u[idx])
-                broken_at[idx] = torch.minimum(broken_at[idx], offset + m.broken_at)
-                self.log.append(dict(member=name, attacked=len(idx), broken=int((m.last_success >= 1).sum()), seconds=time.time() - t0))
-                offset += self.steps
-            with torch.no_grad():
-                x_adv = self.ps.decode(best_u, x)
-                self.last_success = self.evaluate(x_adv, y)[1]
-        self.last_u, self.broken_at = best_u, torch.where(self.last_success >= 1, broken_at, torch.full_like(broken_at, float('inf')))
-        return x_adv.detach()
+# %% ../nbs/07_attacks.ipynb #fe6432e7
+@patch
+def __call__(self:AutoLatentAttack, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
+    "Members of S(x), one per example: a breaking one where any member found one (`last_success`, `broken_at`: cumulative iteration, inf if none)."
+    import time
+    self._check_inputs(x, y)
+    eps = _per_example(self.ps.radius(self.eps), len(x), x.device)
+    gen = self.generator = device_generator(self.generator, x.device)
+    B, d = len(x), self.ps.latent_dim
+    best_u = torch.zeros(B, d, device=x.device); best_s = torch.full((B,), -1., device=x.device)
+    broken_at = torch.full((B,), float('inf'), device=x.device); self.log, offset = [], 0
+    with frozen_eval(self.model, self.ps.cvae):
+        for name, kw in self.members(self._classes(x)):
+            idx = torch.nonzero(best_s < 1)[:, 0]
+            if len(idx) == 0: break
+            t0 = time.time()
+            m = LatentAPGD(self.model, self.ps, _sub(eps, idx), self.steps, ignore_index=self.ignore_index, generator=gen, **kw)
+            m(x[idx], y[idx])
+            better = m.last_success > best_s[idx]
+            best_s[idx] = torch.where(better, m.last_success, best_s[idx]); best_u[idx] = torch.where(better[:, None], m.last_u, best_u[idx])
+            broken_at[idx] = torch.minimum(broken_at[idx], offset + m.broken_at)
+            self.log.append(dict(member=name, attacked=len(idx), broken=int((m.last_success >= 1).sum()), seconds=time.time() - t0))
+            offset += self.steps
+        with torch.no_grad():
+            x_adv = self.ps.decode(best_u, x)
+            self.last_success = self.evaluate(x_adv, y)[1]
+    self.last_u, self.broken_at = best_u, torch.where(self.last_success >= 1, broken_at, torch.full_like(broken_at, float('inf')))
+    return x_adv.detach()
 
-    def _classes(self, x):
-        with torch.no_grad(), frozen_eval(self.model): return int(self.model(x[:1]).shape[1])
+# %% ../nbs/07_attacks.ipynb #80070e97
+@patch
+def _classes(self:AutoLatentAttack, x):
+    with torch.no_grad(), frozen_eval(self.model): return int(self.model(x[:1]).shape[1])
 
-# %% ../nbs/07_attacks.ipynb #3fbaeef0
-def robust_accuracy(attack:Attack|nn.Module, # an attack (its radius is replaced by each ε in turn), or a model: then `AutoLatentAttack(model, ps)`
-                    data, # (x, y) tensors or an iterable of (x, y) batches
-                    eps_list, # radii; 0 means clean accuracy
-                    bs:int=128, # batch size when `data` are tensors (memory: a batch's attack activations; 128 as the benchmarks)
-                    ps:PerturbationSet|None=None, # the set, when `attack` is a model
-                    conf:float=0.95, # level of the Wilson intervals
-                   )->pd.DataFrame:
-    "Accuracy under `attack` at each radius: a DataFrame (eps, accuracy, n, ci_low, ci_high), non-increasing in ε; per-example results in `.attrs`."
+# %% ../nbs/07_attacks.ipynb #04306629
+def _as_attack(attack, ps):
+    "The attack `robust_accuracy` runs: `attack` itself, or `AutoLatentAttack(attack, ps)` for a model."
     if isinstance(attack, nn.Module):
         if ps is None: raise TypeError("robust_accuracy(model, ...) attacks with AutoLatentAttack(model, ps): pass ps=, or pass an Attack")
         attack = AutoLatentAttack(attack, ps)
     if not isinstance(attack, Attack): raise TypeError(f"attack must be an Attack (e.g. AutoLatentAttack(model, ps)) or a model with ps=; got {type(attack).__name__}")
+    return attack
+
+# %% ../nbs/07_attacks.ipynb #906f2b4f
+def _sorted_radii(eps_list):
+    "The distinct radii of `eps_list` in increasing order (finite and non-negative)."
     for e in eps_list: check_finite_positive('eps_list entry', e, allow_zero=True)
     eps_sorted = sorted({float(e) for e in eps_list})
     if not eps_sorted or eps_sorted[0] < 0: raise ValueError(f"eps_list must be non-empty and non-negative; got {list(eps_list)}")
-    model, ps = attack.model, getattr(attack, 'ps', None)
-    dev = next((p.device for m in (model, getattr(ps, 'cvae', None)) if isinstance(m, nn.Module) for p in m.parameters()), torch.device('cpu'))
-    gen = device_generator(attack.generator, dev)   # one generator shared by every batch and radius
-    robust = [[] for _ in eps_sorted]; broken_at = [[] for _ in eps_sorted]
-    for x, y, *_ in iter_batches(data, bs):
-        x, y = x.to(dev), y.to(dev)
-        with frozen_eval(model), torch.no_grad():
-            logits = model(x)
-        check_logits(logits, len(x))
-        if logits.ndim != 2: raise ValueError("robust_accuracy is for classifiers (logits (batch, classes)); attack segmenters with AutoLatentAttack(seg=True)")
-        alive = logits.argmax(1) == y
-        for k, e in enumerate(eps_sorted):
-            at = torch.where(alive.cpu(), float('inf'), 0.)   # broken at a smaller radius (or on x): broken before any iteration here
-            if e > 0 and alive.any():
-                idx = torch.nonzero(alive)[:, 0]
-                atk = attack.with_eps(e); atk.generator = gen; atk(x[idx], y[idx])
-                alive[idx] = atk.last_success < 1  # broken at e stays broken at every larger radius
-                if getattr(atk, 'broken_at', None) is not None: at[idx.cpu()] = atk.broken_at.float().cpu()
-            robust[k].append(alive.clone().cpu()); broken_at[k].append(at)
+    return eps_sorted
+
+# %% ../nbs/07_attacks.ipynb #903ba398
+def _robust_on_batch(attack, gen, x, y, eps_sorted):
+    "Per radius: which examples of the batch survive, and the iteration at which each was broken (inf if never; 0 if before any)."
+    with frozen_eval(attack.model), torch.no_grad():
+        logits = attack.model(x)
+    check_logits(logits, len(x))
+    if logits.ndim != 2: raise ValueError("robust_accuracy is for classifiers (logits (batch, classes)); attack segmenters with AutoLatentAttack(seg=True)")
+    alive, out = logits.argmax(1) == y, []
+    for e in eps_sorted:
+        at = torch.where(alive.cpu(), float('inf'), 0.)   # broken at a smaller radius (or on x): broken before any iteration here
+        if e > 0 and alive.any():
+            idx = torch.nonzero(alive)[:, 0]
+            atk = attack.with_eps(e); atk.generator = gen; atk(x[idx], y[idx])
+            alive[idx] = atk.last_success < 1  # broken at e stays broken at every larger radius
+            if getattr(atk, 'broken_at', None) is not None: at[idx.cpu()] = atk.broken_at.float().cpu()
+        out.append((alive.clone().cpu(), at))
+    return out
+
+# %% ../nbs/07_attacks.ipynb #bc246e8e
+def _accuracy_table(attack, eps_sorted, robust, broken_at, conf):
+    "The (eps, accuracy, n, ci_low, ci_high) table from per-batch survival and breaking iterations."
     rows = []
     for e, r in zip(eps_sorted, robust):
         r = torch.cat(r); n = int(r.numel()); k = int(r.sum())
@@ -544,10 +642,31 @@ def robust_accuracy(attack:Attack|nn.Module, # an attack (its radius is replaced
                      broken_at={e: torch.cat(b).numpy() for e, b in zip(eps_sorted, broken_at)})
     return tab
 
+# %% ../nbs/07_attacks.ipynb #1f56298d
+def robust_accuracy(attack:Attack|nn.Module, # an attack (its radius is replaced by each ε in turn), or a model: then `AutoLatentAttack(model, ps)`
+                    data, # (x, y) tensors or an iterable of (x, y) batches
+                    eps_list, # radii; 0 means clean accuracy
+                    bs:int=128, # batch size when `data` are tensors (memory: a batch's attack activations; 128 as the benchmarks)
+                    ps:PerturbationSet|None=None, # the set, when `attack` is a model
+                    conf:float=0.95, # level of the Wilson intervals
+                   )->pd.DataFrame:
+    "Accuracy under `attack` at each radius: a DataFrame (eps, accuracy, n, ci_low, ci_high), non-increasing in ε; per-example results in `.attrs`."
+    attack = _as_attack(attack, ps)
+    eps_sorted = _sorted_radii(eps_list)
+    model, ps = attack.model, getattr(attack, 'ps', None)
+    dev = next((p.device for m in (model, getattr(ps, 'cvae', None)) if isinstance(m, nn.Module) for p in m.parameters()), torch.device('cpu'))
+    gen = device_generator(attack.generator, dev)   # one generator shared by every batch and radius
+    robust = [[] for _ in eps_sorted]; broken_at = [[] for _ in eps_sorted]
+    for x, y, *_ in iter_batches(data, bs):
+        for k, (r, at) in enumerate(_robust_on_batch(attack, gen, x.to(dev), y.to(dev), eps_sorted)):
+            robust[k].append(r); broken_at[k].append(at)
+    return _accuracy_table(attack, eps_sorted, robust, broken_at, conf)
+
 # %% ../nbs/07_attacks.ipynb #deb21184
 class AttackError(RuntimeError):
     "An attack did worse than sampling the set at random: its robust accuracy cannot be reported."
 
+# %% ../nbs/07_attacks.ipynb #e0b1acbe
 def _doubled(attack:Attack)->Attack:
     a = copy.copy(attack)
     a.steps = 2 * attack.steps
@@ -555,12 +674,23 @@ def _doubled(attack:Attack)->Attack:
     else: a.restarts = 2 * attack.restarts
     return a
 
+# %% ../nbs/07_attacks.ipynb #93cf284d
 def _curve(tab, eps, iters):
     "Robust accuracy after t = 0..iters iterations, from the per-example iteration at which each was broken."
     ok, at = tab.attrs['robust'][0.0], tab.attrs['broken_at'][eps]
     t = np.arange(iters + 1)
     return ((ok[None] & (at[None] > t[:, None])).mean(1)).tolist()
 
+# %% ../nbs/07_attacks.ipynb #8be185ac
+def _convergence_entry(atk, tab, eps):
+    "The entry of `atk` (an `AutoLatentAttack`) from its `robust_accuracy` table `tab`."
+    row = tab.index[tab.eps == eps][0]
+    iters = atk.iterations
+    return dict(steps=atk.steps, restarts=atk.n_restarts, iterations=iters, accuracy=float(tab.accuracy[row]), n=int(tab.n[row]),
+                ci=(float(tab.ci_low[row]), float(tab.ci_high[row])), curve=_curve(tab, eps, iters),
+                members=[m for m, _ in atk.members(10**6)], clean=float(tab.accuracy[0]))
+
+# %% ../nbs/07_attacks.ipynb #844c334c
 def attack_convergence(attack:AutoLatentAttack, # the attack whose number is reported (its eps is replaced)
                        data, # (x, y) tensors or an iterable of (x, y) batches
                        eps:float, # the radius to check (the largest reported one: the hardest to converge)
@@ -576,11 +706,7 @@ def attack_convergence(attack:AutoLatentAttack, # the attack whose number is rep
     if eps not in eps_list: raise ValueError(f"the main table has no row at ε = {eps}")
     for name, atk in (('attack', attack), ('doubled', _doubled(attack))):
         tab = main if (name == 'attack' and main is not None) else robust_accuracy(atk, data, eps_list, bs, conf=conf)
-        row = tab.index[tab.eps == eps][0]
-        iters = atk.iterations
-        res[name] = dict(steps=atk.steps, restarts=atk.n_restarts, iterations=iters, accuracy=float(tab.accuracy[row]), n=int(tab.n[row]),
-                         ci=(float(tab.ci_low[row]), float(tab.ci_high[row])), curve=_curve(tab, eps, iters),
-                         members=[m for m, _ in atk.members(10**6)], clean=float(tab.accuracy[0]))
+        res[name] = _convergence_entry(atk, tab, eps)
     floor = robust_accuracy(RandomMembers(attack.model, attack.ps, k=n_random, generator=1234), data, [0.0, eps], bs, conf=conf)
     res['random'] = dict(k=n_random, accuracy=float(floor.accuracy[1]), n=int(floor.n[1]), ci=(float(floor.ci_low[1]), float(floor.ci_high[1])))
     a, d = res['attack'], res['doubled']
@@ -592,6 +718,7 @@ def attack_convergence(attack:AutoLatentAttack, # the attack whose number is rep
                           f"{n_random} random members: the attack is broken (wrong gradients, a masked loss?); its number cannot be reported")
     return res
 
+# %% ../nbs/07_attacks.ipynb #614997cd
 def plot_convergence(conv:dict, # from `attack_convergence`
                      title:str|None=None):
     "One figure: robust accuracy against iterations (left) and after each ensemble member (right), for the attack and its doubled version, with the random floor."

@@ -4,6 +4,7 @@
 
 # %% ../nbs/08_certify.ipynb #5dafeb18
 from __future__ import annotations
+from fastcore.basics import patch
 import numpy as np
 import pandas as pd
 import torch
@@ -28,6 +29,7 @@ def cp_lower(k, # successes (array-like of ints)
     if ((k < 0) | (k > n)).any(): raise ValueError(f"successes must lie in [0, n={n}]")
     return np.where(k > 0, beta.ppf(alpha, np.maximum(k, 1), n - k + 1), 0.0)
 
+# %% ../nbs/08_certify.ipynb #8b3e725e
 def binom_pvalue_half(na, # count of the top class (array-like)
                       nb, # count of the runner-up
                      )->np.ndarray:
@@ -44,6 +46,7 @@ def max_certifiable_radius(sigma:float, # latent noise scale s
     check_finite_positive('sigma', sigma); check_int('n', n); check_prob('alpha', alpha)
     return float(sigma * norm.ppf(alpha ** (1.0 / n)))
 
+# %% ../nbs/08_certify.ipynb #492d06d5
 def sigma_for_radius(eps:float, # target radius in the whitened latent
                      n:int, # estimation samples that will be used to certify
                      alpha:float=0.001, # failure probability
@@ -64,6 +67,7 @@ def sigma_for_radius(eps:float, # target radius in the whitened latent
 def _not_meta(x):
     if torch.is_tensor(x) and x.device.type == 'meta': raise ValueError("x is on the meta device (no data): move the inputs to 'cpu' or 'cuda'")
 
+# %% ../nbs/08_certify.ipynb #c984c50f
 class LatentSmoother:
     "Randomized smoothing of `model` over the whitened latent of `ps`: u ~ N(0, σ²I), prediction argmax_c P(f(g(μ+σ_p⊙u, x)) = c)."
     def __init__(self, model:nn.Module, # classifier (batch, classes) or segmenter (batch, classes, H, W) on inputs in [0, 1]
@@ -74,68 +78,86 @@ class LatentSmoother:
         check_finite_positive('sigma', sigma); check_int('num_classes', num_classes, 2); check_int('batch', batch)
         self.model, self.ps, self.sigma, self.num_classes, self.batch = model, ps, float(sigma), num_classes, max(1, int(batch))
 
-    def counts(self, x:torch.Tensor, # inputs (batch, ...)
-               n:int, # noise draws per input
-               generator:torch.Generator|int|None=None, # seed or generator
-               prior=None, # (μ, σ) of `x` from `ps.prior`, to reuse one already computed
-              )->torch.Tensor:
-        "Class counts over `n` noisy members per input: (batch, classes) or per pixel (batch, classes, H, W)."
-        _not_meta(x); check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True), like=self.ps.cvae); n = check_int('n', n)
-        gen = device_generator(generator, x.device); C, d = self.num_classes, self.ps.latent_dim
-        out = []
-        with frozen_eval(self.model, self.ps.cvae), torch.inference_mode():
-            for i in range(0, len(x), self.batch):
-                xb = x[i:i + self.batch]; b = len(xb)
-                mu, sd = self.ps.prior(xb) if prior is None else (prior[0][i:i + self.batch], prior[1][i:i + self.batch])
-                k = max(1, self.batch // b); cnt = spatial = None; done = 0
-                while done < n:
-                    m = min(k, n - done)
-                    u = self.sigma * torch.randn(b * m, d, generator=gen, device=x.device)
-                    # one input: broadcast views instead of copies; several: each input repeated m times
-                    rep = (lambda t: t.expand(m, *t.shape[1:])) if b == 1 else (lambda t: t.repeat_interleave(m, 0))
-                    logits = check_logits(self.model(self.ps.decode(u, rep(xb), (rep(mu), rep(sd)))), b * m, C)   # NaN, wrong shapes: refused, never certified
-                    pred = logits.argmax(1)
-                    if cnt is None:
-                        spatial = tuple(pred.shape[1:]); P = pred[0].numel()
-                        cnt = torch.zeros(b, C * P, dtype=torch.long, device=x.device)
-                    idx = pred.reshape(b, m, P) * P + torch.arange(P, device=x.device)
-                    cnt.scatter_add_(1, idx.reshape(b, m * P), torch.ones(b, m * P, dtype=torch.long, device=x.device))
-                    done += m
-                out.append(cnt.view(b, C, *spatial))
-        return torch.cat(out)
+# %% ../nbs/08_certify.ipynb #ec4756ac
+@patch
+def _chunk_counts(self:LatentSmoother, xb, mu, sd, n:int, gen)->torch.Tensor:
+    "Class counts (b, classes, *spatial) over `n` noisy members of each input of the chunk `xb` (prior `mu`, `sd`)."
+    b, C, d = len(xb), self.num_classes, self.ps.latent_dim
+    k = max(1, self.batch // b); cnt = spatial = None; done = 0
+    while done < n:
+        m = min(k, n - done)
+        u = self.sigma * torch.randn(b * m, d, generator=gen, device=xb.device)
+        # one input: broadcast views instead of copies; several: each input repeated m times
+        rep = (lambda t: t.expand(m, *t.shape[1:])) if b == 1 else (lambda t: t.repeat_interleave(m, 0))
+        logits = check_logits(self.model(self.ps.decode(u, rep(xb), (rep(mu), rep(sd)))), b * m, C)   # NaN, wrong shapes: refused, never certified
+        pred = logits.argmax(1)
+        if cnt is None:
+            spatial = tuple(pred.shape[1:]); P = pred[0].numel()
+            cnt = torch.zeros(b, C * P, dtype=torch.long, device=xb.device)
+        idx = pred.reshape(b, m, P) * P + torch.arange(P, device=xb.device)
+        cnt.scatter_add_(1, idx.reshape(b, m * P), torch.ones(b, m * P, dtype=torch.long, device=xb.device))
+        done += m
+    return cnt.view(b, C, *spatial)
 
-    def predict(self, x:torch.Tensor, # inputs (batch, ...)
-                n:int, # noise draws per input
-                alpha:float=0.001, # probability of returning a wrong (non-smoothed) class
-                generator:torch.Generator|int|None=None)->torch.Tensor:
-        "The smoothed prediction per input (per pixel for segmenters), −1 where the test abstains."
-        check_prob('alpha', alpha); _not_meta(x)
-        cnt = self.counts(x, n, generator)
-        top = cnt.topk(2, dim=1)
-        na, nb = top.values[:, 0].cpu().numpy(), top.values[:, 1].cpu().numpy()
-        ok = torch.as_tensor(binom_pvalue_half(na, nb) <= alpha, device=x.device)
-        return torch.where(ok, top.indices[:, 0], torch.full_like(top.indices[:, 0], -1))
+# %% ../nbs/08_certify.ipynb #3f748c72
+@patch
+def counts(self:LatentSmoother, x:torch.Tensor, # inputs (batch, ...)
+           n:int, # noise draws per input
+           generator:torch.Generator|int|None=None, # seed or generator
+           prior=None, # (μ, σ) of `x` from `ps.prior`, to reuse one already computed
+          )->torch.Tensor:
+    "Class counts over `n` noisy members per input: (batch, classes) or per pixel (batch, classes, H, W)."
+    _not_meta(x); check_images(x, unit=getattr(self.ps.cvae, 'unit_range', True), like=self.ps.cvae); n = check_int('n', n)
+    gen = device_generator(generator, x.device)
+    out = []
+    with frozen_eval(self.model, self.ps.cvae), torch.inference_mode():
+        for i in range(0, len(x), self.batch):
+            xb = x[i:i + self.batch]
+            mu, sd = self.ps.prior(xb) if prior is None else (prior[0][i:i + self.batch], prior[1][i:i + self.batch])
+            out.append(self._chunk_counts(xb, mu, sd, n, gen))
+    return torch.cat(out)
 
-    def certify(self, x:torch.Tensor, # inputs (batch, ...)
-                n0:int=100, # selection draws
-                n:int=10_000, # estimation draws (10,000: the reference's budget)
-                alpha:float=0.001, # failure probability of each certificate
-                generator:torch.Generator|int|None=None, # seed or generator (selection and estimation draws differ)
-                correction:str|None=None, # per-pixel only: 'bonferroni' makes an image's pixels hold jointly
-               )->tuple[torch.Tensor, torch.Tensor]:
-        "(prediction, certified latent radius) per input or pixel; −1 and radius 0 where it abstains."
-        check_int('n0', n0); check_int('n', n); check_prob('alpha', alpha); _not_meta(x)
-        gen = device_generator(generator, x.device)
-        cA = self.counts(x, n0, gen).argmax(1)
-        cnt = self.counts(x, n, gen)
-        nA = cnt.gather(1, cA.unsqueeze(1)).squeeze(1)
-        if correction not in (None, 'bonferroni'): raise ValueError(f"unknown correction {correction!r}: use None or 'bonferroni'")
-        a = alpha / nA[0].numel() if correction == 'bonferroni' else alpha
-        pA = cp_lower(nA.cpu().numpy(), n, a)
-        ok = pA >= 0.5
-        radius = torch.as_tensor(np.where(ok, self.sigma * norm.ppf(np.clip(pA, 0.5, 1.0)), 0.0), dtype=torch.float32, device=x.device)
-        pred = torch.where(torch.as_tensor(ok, device=x.device), cA, torch.full_like(cA, -1))
-        return pred, radius
+# %% ../nbs/08_certify.ipynb #32454918
+@patch
+def predict(self:LatentSmoother, x:torch.Tensor, # inputs (batch, ...)
+            n:int, # noise draws per input
+            alpha:float=0.001, # probability of returning a wrong (non-smoothed) class
+            generator:torch.Generator|int|None=None)->torch.Tensor:
+    "The smoothed prediction per input (per pixel for segmenters), −1 where the test abstains."
+    check_prob('alpha', alpha); _not_meta(x)
+    cnt = self.counts(x, n, generator)
+    top = cnt.topk(2, dim=1)
+    na, nb = top.values[:, 0].cpu().numpy(), top.values[:, 1].cpu().numpy()
+    ok = torch.as_tensor(binom_pvalue_half(na, nb) <= alpha, device=x.device)
+    return torch.where(ok, top.indices[:, 0], torch.full_like(top.indices[:, 0], -1))
+
+# %% ../nbs/08_certify.ipynb #4c68f4d3
+def _certificate(cA:torch.Tensor, nA:torch.Tensor, n:int, a:float, sigma:float)->tuple[torch.Tensor, torch.Tensor]:
+    "(prediction, certified radius) from the selected classes `cA` and their counts `nA` out of `n`, at level `a`."
+    pA = cp_lower(nA.cpu().numpy(), n, a)
+    ok = pA >= 0.5
+    radius = torch.as_tensor(np.where(ok, sigma * norm.ppf(np.clip(pA, 0.5, 1.0)), 0.0), dtype=torch.float32, device=cA.device)
+    pred = torch.where(torch.as_tensor(ok, device=cA.device), cA, torch.full_like(cA, -1))
+    return pred, radius
+
+# %% ../nbs/08_certify.ipynb #f82750ef
+@patch
+def certify(self:LatentSmoother, x:torch.Tensor, # inputs (batch, ...)
+            n0:int=100, # selection draws
+            n:int=10_000, # estimation draws (10,000: the reference's budget)
+            alpha:float=0.001, # failure probability of each certificate
+            generator:torch.Generator|int|None=None, # seed or generator (selection and estimation draws differ)
+            correction:str|None=None, # per-pixel only: 'bonferroni' makes an image's pixels hold jointly
+           )->tuple[torch.Tensor, torch.Tensor]:
+    "(prediction, certified latent radius) per input or pixel; −1 and radius 0 where it abstains."
+    check_int('n0', n0); check_int('n', n); check_prob('alpha', alpha); _not_meta(x)
+    gen = device_generator(generator, x.device)
+    cA = self.counts(x, n0, gen).argmax(1)
+    cnt = self.counts(x, n, gen)
+    nA = cnt.gather(1, cA.unsqueeze(1)).squeeze(1)
+    if correction not in (None, 'bonferroni'): raise ValueError(f"unknown correction {correction!r}: use None or 'bonferroni'")
+    a = alpha / nA[0].numel() if correction == 'bonferroni' else alpha
+    return _certificate(cA, nA, n, a, self.sigma)
 
 # %% ../nbs/08_certify.ipynb #47720fad
 def pixel_certificates(sm:LatentSmoother, # the smoothed segmenter (or classifier)
@@ -148,12 +170,7 @@ def pixel_certificates(sm:LatentSmoother, # the smoothed segmenter (or classifie
     gen = device_generator(generator, x.device)
     cA = sm.counts(x, n0, gen).argmax(1)
     nA = sm.counts(x, n, gen).gather(1, cA.unsqueeze(1)).squeeze(1)
-    out = {}
-    for key, a in (('per_pixel', alpha), ('image', alpha / nA[0].numel())):
-        pA = cp_lower(nA.cpu().numpy(), n, a); ok = pA >= 0.5
-        radius = torch.as_tensor(np.where(ok, sm.sigma * norm.ppf(np.clip(pA, 0.5, 1.0)), 0.0), dtype=torch.float32, device=x.device)
-        out[key] = (torch.where(torch.as_tensor(ok, device=x.device), cA, torch.full_like(cA, -1)), radius)
-    return out
+    return {key: _certificate(cA, nA, n, a, sm.sigma) for key, a in (('per_pixel', alpha), ('image', alpha / nA[0].numel()))}
 
 
 # %% ../nbs/08_certify.ipynb #5744ba8a
@@ -174,6 +191,7 @@ def certified_accuracy(preds:torch.Tensor, # smoothed predictions (−1 = abstai
     return pd.DataFrame(dict(radius=np.asarray(radii_grid, dtype=float), certified_accuracy=k / max(n, 1), n=n, ci_low=lo, ci_high=hi,
                              abstain=float(((p == -1) & keep).sum() / max(n, 1))))
 
+# %% ../nbs/08_certify.ipynb #56348f40
 def plot_certified_accuracy(tables, # a DataFrame from `certified_accuracy`, or a dict label → DataFrame
                             ax=None, # matplotlib axes to draw on (default: a new figure)
                             title:str|None=None):
@@ -195,6 +213,7 @@ def sigma_candidates(radius:float, # the radius the user names (whitened latent)
     "Noise scales whose largest certifiable radius (with n samples at level α) is each factor × `radius`."
     return [sigma_for_radius(f * radius, n, alpha, verbose=False) for f in factors]
 
+# %% ../nbs/08_certify.ipynb #8c28eece
 def choose_sigma(make_smoother, # s -> LatentSmoother at noise scale s (the model may depend on s)
                  x_valid:torch.Tensor, y_valid:torch.Tensor, # VALIDATION inputs and labels (never the test split)
                  radius:float, # the radius at which certified accuracy is compared

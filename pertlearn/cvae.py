@@ -4,6 +4,7 @@
 
 # %% ../nbs/01_cvae.ipynb #7b402072
 from __future__ import annotations
+from fastcore.basics import patch
 import math
 import json
 from pathlib import Path
@@ -53,11 +54,13 @@ class CVAEOutput(NamedTuple):
     mu_p: torch.Tensor
     logvar_p: torch.Tensor
 
+# %% ../nbs/01_cvae.ipynb #cd5ae151
 def reparameterize(mu:torch.Tensor, logvar:torch.Tensor, generator:torch.Generator|None=None)->torch.Tensor:
     "Sample `mu + σ·ε`, ε ~ N(0, I), differentiably in `mu` and `logvar`."
     eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + torch.exp(0.5 * logvar) * eps
 
+# %% ../nbs/01_cvae.ipynb #74e23d1c
 CVAE_REGISTRY = {}
 
 def register_cvae(name:str):
@@ -67,6 +70,7 @@ def register_cvae(name:str):
         return cls
     return deco
 
+# %% ../nbs/01_cvae.ipynb #5306b4ca
 class CVAE(nn.Module):
     "Base class of conditional VAEs: subclasses implement `prior`, `recognition`, `generator` and set `hparams`."
     latent_shape: tuple = ()
@@ -80,23 +84,29 @@ class CVAE(nn.Module):
     def latent_dim(self)->int: return math.prod(self.latent_shape)
     @property
     def config(self)->dict: return dict(arch=self.arch, module=type(self).__module__, hparams=dict(self.hparams))
-    def check_inputs(self, x, xt=None):
-        "Clear errors for inputs a CVAE cannot use."
-        for name, t in (('x', x), ('x_tilde', xt)):
-            if t is None: continue
-            if not torch.is_tensor(t): raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-            if not t.is_floating_point(): raise TypeError(f"{name} must be a float tensor in [0, 1], got dtype {t.dtype}")
-            if hasattr(self, 'in_shape') and tuple(t.shape[1:]) != tuple(self.in_shape):
-                raise ValueError(f"{name} has shape {tuple(t.shape)}; this model expects (batch, {', '.join(map(str, self.in_shape))})")
-            if not torch.isfinite(t).all(): raise ValueError(f"{name} contains NaN or inf values")
-        if xt is not None and xt.shape != x.shape:
-            raise ValueError(f"x and x_tilde must have the same shape, got {tuple(x.shape)} and {tuple(xt.shape)}")
-    def forward(self, x, xt)->CVAEOutput:
-        self.check_inputs(x, xt)
-        mu_p, lv_p = self.prior(x)
-        mu_q, lv_q = self.recognition(x, xt)
-        z = reparameterize(mu_q, lv_q) if self.training else mu_q
-        return CVAEOutput(self.generator(z, x), mu_q, lv_q, mu_p, lv_p)
+
+# %% ../nbs/01_cvae.ipynb #4df6f2d3
+@patch
+def check_inputs(self:CVAE, x, xt=None):
+    "Clear errors for inputs a CVAE cannot use."
+    for name, t in (('x', x), ('x_tilde', xt)):
+        if t is None: continue
+        if not torch.is_tensor(t): raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if not t.is_floating_point(): raise TypeError(f"{name} must be a float tensor in [0, 1], got dtype {t.dtype}")
+        if hasattr(self, 'in_shape') and tuple(t.shape[1:]) != tuple(self.in_shape):
+            raise ValueError(f"{name} has shape {tuple(t.shape)}; this model expects (batch, {', '.join(map(str, self.in_shape))})")
+        if not torch.isfinite(t).all(): raise ValueError(f"{name} contains NaN or inf values")
+    if xt is not None and xt.shape != x.shape:
+        raise ValueError(f"x and x_tilde must have the same shape, got {tuple(x.shape)} and {tuple(xt.shape)}")
+
+# %% ../nbs/01_cvae.ipynb #86c00970
+@patch
+def forward(self:CVAE, x, xt)->CVAEOutput:
+    self.check_inputs(x, xt)
+    mu_p, lv_p = self.prior(x)
+    mu_q, lv_q = self.recognition(x, xt)
+    z = reparameterize(mu_q, lv_q) if self.training else mu_q
+    return CVAEOutput(self.generator(z, x), mu_q, lv_q, mu_p, lv_p)
 
 # %% ../nbs/01_cvae.ipynb #27a9277d
 def recon_loss(recon:torch.Tensor, target:torch.Tensor, kind:str='bce')->torch.Tensor:
@@ -106,6 +116,7 @@ def recon_loss(recon:torch.Tensor, target:torch.Tensor, kind:str='bce')->torch.T
     else: raise ValueError(f"unknown reconstruction loss {kind!r}: use 'bce' or 'mse'")
     return l.flatten(1).sum(1)
 
+# %% ../nbs/01_cvae.ipynb #b1bd697c
 class CVAELoss:
     "Negative ELBO `recon + β·KL`, averaged over the batch; remembers its last terms in `self.last`."
     def __init__(self, recon:str='bce', # 'bce' (MNIST) or 'mse' (natural images)
@@ -151,6 +162,7 @@ def save_tensors(path, tensors:dict, meta:dict|None=None):
     atomic_write_bytes(path, data)
     if meta is not None: atomic_write_json(path.with_suffix('.json'), meta)
 
+# %% ../nbs/01_cvae.ipynb #c3cb6692
 def load_tensors(path, device='cpu')->tuple[dict, dict|None]:
     "Read tensors (and the JSON beside them, if any) written by `save_tensors`; never unpickles."
     path = Path(path)
@@ -163,8 +175,8 @@ def load_tensors(path, device='cpu')->tuple[dict, dict|None]:
         except json.JSONDecodeError as e: raise ValueError(f"corrupt checkpoint config {meta_p}: {e}") from None
     return {k: v.to(device) for k, v in tensors.items()}, meta
 
+# %% ../nbs/01_cvae.ipynb #802978b8
 def save_cvae(model:CVAE, path, **extra):
     "Save a registered CVAE's weights and config (plus `extra` JSON fields) to `path`."
     if not model.arch: raise ValueError(f"{type(model).__name__} is not registered with @register_cvae")
     save_tensors(path, model.state_dict(), dict(model.config, **extra))
-

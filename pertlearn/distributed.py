@@ -4,6 +4,7 @@
 
 # %% ../nbs/12_distributed.ipynb #002bef78
 from __future__ import annotations
+from fastcore.basics import patch
 import os, shutil, sys, time
 from pathlib import Path
 import torch
@@ -55,6 +56,7 @@ class DistBatchNorm2d(nn.BatchNorm2d):
         y = (x - mean[None, :, None, None]) * torch.rsqrt(var + self.eps)[None, :, None, None]
         return y * self.weight[None, :, None, None] + self.bias[None, :, None, None] if self.affine else y
 
+# %% ../nbs/12_distributed.ipynb #9be1d37e
 def convert_batchnorm(module:nn.Module)->nn.Module:
     "Replace every `BatchNorm2d` in `module` (in place) by a `DistBatchNorm2d` with the same parameters and buffers."
     for name, child in module.named_children():
@@ -77,6 +79,7 @@ class NoiseCVAE(nn.Module):
         z = mu_q + torch.exp(0.5 * lv_q) * noise if self.training else mu_q
         return CVAEOutput(c.generator(z, x), mu_q, lv_q, mu_p, lv_p)
 
+# %% ../nbs/12_distributed.ipynb #11162e1c
 class ShardedLoader:
     "Wrap a `BatchLoader` of (x, x̃, x̃): add latent noise drawn for the global batch, yield this rank's contiguous shard."
     def __init__(self, base, # the `BatchLoader` of global batches
@@ -92,36 +95,51 @@ class ShardedLoader:
     @property
     def device(self): return self.base.device
     def to(self, device): self.base.to(device); return self
-    def batches(self, epoch:int):
-        "The shards of `epoch`'s batches: (x, x̃, ε, x̃)."
-        for i, (x, xt, y) in enumerate(self.base.batches(epoch)):
-            eps = torch.randn(len(x), *self.latent_shape, generator=as_generator(derive_seed(self.seed, 'noise', epoch, i))).to(x.device)
-            k = len(x) // self.world if self.world > 1 else len(x)
-            sl = slice(self.rank * k, (self.rank + 1) * k) if self.world > 1 else slice(None)
-            b = (x[sl], xt[sl], eps[sl], y[sl])
-            yield b if self.dtype is None else tuple(t.to(self.dtype) if t.is_floating_point() else t for t in b)
-    def __iter__(self):
-        e = self.base.epoch; self.base.epoch += 1
-        return self.batches(e)
-    def one_batch(self): return next(iter(self.batches(self.base.epoch)))
+
+# %% ../nbs/12_distributed.ipynb #c2646874
+@patch
+def batches(self:ShardedLoader, epoch:int):
+    "The shards of `epoch`'s batches: (x, x̃, ε, x̃)."
+    for i, (x, xt, y) in enumerate(self.base.batches(epoch)):
+        eps = torch.randn(len(x), *self.latent_shape, generator=as_generator(derive_seed(self.seed, 'noise', epoch, i))).to(x.device)
+        k = len(x) // self.world if self.world > 1 else len(x)
+        sl = slice(self.rank * k, (self.rank + 1) * k) if self.world > 1 else slice(None)
+        b = (x[sl], xt[sl], eps[sl], y[sl])
+        yield b if self.dtype is None else tuple(t.to(self.dtype) if t.is_floating_point() else t for t in b)
+
+# %% ../nbs/12_distributed.ipynb #1b3109da
+@patch
+def __iter__(self:ShardedLoader):
+    e = self.base.epoch; self.base.epoch += 1
+    return self.batches(e)
+
+@patch
+def one_batch(self:ShardedLoader): return next(iter(self.batches(self.base.epoch)))
 
 # %% ../nbs/12_distributed.ipynb #ff6605a4
 class _Float32Loss(CVAELoss):
     "The negative ELBO returned as float32 (its gradient, 1, is exact) so fastai's float32 loss averages accept it."
     def __call__(self, out, xt): return super().__call__(out, xt).float()
 
-def ddp_train_cvae(model:CVAE, dls, # the CVAE, and loaders of global batches (x, x̃, x̃)
-                   epochs:int, lr_max:float=8e-4, beta_max:float=1.0, recon:str='bce',
-                   seed:int=0, # seed of the latent noise
-                   schedules:dict|None=None, cbs=None, progress:bool=True):
-    "Train `model` on this process's shard of every global batch, synchronously with the other processes; returns the `Learner`."
-    rank, world, local = rank_info()
+# %% ../nbs/12_distributed.ipynb #2ab9b694
+def _ddp_net(model:CVAE)->nn.Module:
+    "`model` (its batch norms converted in place) wrapped in `NoiseCVAE`, and in DDP inside a process group."
     convert_batchnorm(model)
     net = NoiseCVAE(model)
     if _distributed():
         from torch.nn.parallel import DistributedDataParallel as DDP
         dev = next(model.parameters()).device
         net = DDP(net, device_ids=[dev.index] if dev.type == 'cuda' else None)
+    return net
+
+# %% ../nbs/12_distributed.ipynb #519ecea6
+def ddp_train_cvae(model:CVAE, dls, # the CVAE, and loaders of global batches (x, x̃, x̃)
+                   epochs:int, lr_max:float=8e-4, beta_max:float=1.0, recon:str='bce',
+                   seed:int=0, # seed of the latent noise
+                   schedules:dict|None=None, cbs=None, progress:bool=True):
+    "Train `model` on this process's shard of every global batch, synchronously with the other processes; returns the `Learner`."
+    rank, world, local = rank_info()
+    net = _ddp_net(model)
     dt = next(model.parameters()).dtype
     train = ShardedLoader(dls.train, model.latent_shape, rank, world, seed, dt)
     valid = ShardedLoader(dls.valid, model.latent_shape, 0, 1, seed, dt)
@@ -147,6 +165,7 @@ def _data_and_model(data, source, data_path, n_train, pairs, arch, latent, ch, b
     dls = mnist_rts_dls(source, data_path, n_train=n_train, bs=bs, seed=seed, device=dev, n_test=0)
     return dls, arch or 'mnist_stn', dict(latent=latent or 128, ch=ch)
 
+# %% ../nbs/12_distributed.ipynb #418aef0d
 def _save(ps:PerturbationSet, out:Path):
     "Save `ps` beside `out`, marked, and move it into place; a failure (a full disk) removes the partial files and leaves `out` as it was."
     stage = staging_folder(out, 'set')
@@ -158,6 +177,26 @@ def _save(ps:PerturbationSet, out:Path):
         raise
     swap_into_place(stage/'set', out); shutil.rmtree(stage, ignore_errors=True)
 
+# %% ../nbs/12_distributed.ipynb #e6be24d6
+def _join_group(cpu:bool)->tuple:
+    "(rank, world size, device) of this process, in the process group when there are several."
+    rank, world, local = rank_info()
+    cuda = torch.cuda.is_available() and not cpu
+    if world > 1 and not tdist.is_initialized(): tdist.init_process_group('nccl' if cuda else 'gloo')
+    dev = torch.device(f'cuda:{local}') if cuda else torch.device('cpu')
+    if cuda: torch.cuda.set_device(dev)
+    return rank, world, dev
+
+# %% ../nbs/12_distributed.ipynb #85f54035
+def _set_on_rank0(model:CVAE, dls, out:Path, eps_percentile:float, distributed:dict)->PerturbationSet:
+    "The trained set, its ε chosen on the validation pairs, saved to `out`."
+    dt = next(model.parameters()).dtype
+    ps = PerturbationSet(model, meta=dict(distributed=distributed))
+    ps.choose_eps([(x.to(dt), xt.to(dt)) for x, xt, _ in dls.valid], eps_percentile)
+    _save(ps, out)
+    return ps
+
+# %% ../nbs/12_distributed.ipynb #2364a3b7
 def ddp_train_set(out:str|Path, # folder of the saved set (written by rank 0): new, empty, or (with `overwrite`) a set pertlearn saved [path]
                   data:str='mnist-rts', # built-in pair data (ignored with `pairs`) [one of 'mnist-rts']
                   source:str='embedded', # MNIST source for mnist-rts [one of 'embedded', 'raw', 'pickle']
@@ -187,11 +226,7 @@ def ddp_train_set(out:str|Path, # folder of the saved set (written by rank 0): n
     out, state = output_folder(out, 'set', [pairs, data_path], legacy=saved_set_folder)
     if state == 'ours' and not overwrite:
         raise FileExistsError(f"{out} already exists; pass --overwrite (overwrite=True) to replace it, or choose another folder")
-    rank, world, local = rank_info()
-    cuda = torch.cuda.is_available() and not cpu
-    if world > 1 and not tdist.is_initialized(): tdist.init_process_group('nccl' if cuda else 'gloo')
-    dev = torch.device(f'cuda:{local}') if cuda else torch.device('cpu')
-    if cuda: torch.cuda.set_device(dev)
+    rank, world, dev = _join_group(cpu)
     seed_everything(seed)
     dls, name, hp = _data_and_model(data, source, data_path, n_train, pairs, arch, latent, ch, bs, seed, dev)
     import pertlearn.models  # registers every architecture
@@ -199,11 +234,7 @@ def ddp_train_set(out:str|Path, # folder of the saved set (written by rank 0): n
     model = build_cvae(name, **hp).to(dev, dt)
     t0 = time.time()
     ddp_train_cvae(model, dls, epochs, lr_max, beta_max, seed=seed, progress=progress)
-    ps = None
-    if rank == 0:
-        ps = PerturbationSet(model, meta=dict(distributed=dict(world_size=world, global_bs=bs, epochs=epochs, seconds=time.time() - t0)))
-        ps.choose_eps([(x.to(dt), xt.to(dt)) for x, xt, _ in dls.valid], eps_percentile)
-        _save(ps, out)
+    ps = _set_on_rank0(model, dls, out, eps_percentile, dict(world_size=world, global_bs=bs, epochs=epochs, seconds=time.time() - t0)) if rank == 0 else None
     if world > 1: tdist.barrier(); tdist.destroy_process_group()
     return ps
 

@@ -26,6 +26,7 @@ def _fingerprint(data:PairData)->str:
     for t in (data.x, data.xt): h.update(t.contiguous().numpy().tobytes() if t.device.type == 'cpu' else t.cpu().numpy().tobytes())
     return h.hexdigest()
 
+# %% ../nbs/11_from_pairs.ipynb #6005faff
 SET_FILES = {'model.safetensors', 'model.json', 'set.json', 'report.json'}
 
 def saved_set_folder(folder:Path)->bool:
@@ -33,6 +34,37 @@ def saved_set_folder(folder:Path)->bool:
     files = {f.relative_to(folder).as_posix() for f in folder.rglob('*') if f.is_file()} - {MARKER}
     return {'model.safetensors', 'set.json'} <= files <= SET_FILES
 
+# %% ../nbs/11_from_pairs.ipynb #8bbea825
+def _output(out, pairs, overwrite:bool)->Path:
+    "The checked output folder of `learn_set`."
+    out, state = output_folder(out, 'set', [] if isinstance(pairs, PairData) else [pairs], legacy=saved_set_folder)
+    if state == 'ours' and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it, or choose another folder")
+    return out
+
+# %% ../nbs/11_from_pairs.ipynb #d85b39a9
+def _default_epochs(n_pairs:int, valid_pct:float, steps:int, bs:int)->int:
+    "Epochs giving about `steps` optimizer steps on the training pairs."
+    n_train = n_pairs - min(n_pairs - 1, max(1, int(round(n_pairs * valid_pct))))
+    return max(1, math.ceil(steps / max(1, n_train // min(bs, n_train))))
+
+# %% ../nbs/11_from_pairs.ipynb #7126e41a
+def _stage_for(out:Path, config:dict)->Path:
+    "The staging folder of `out`, emptied when its checkpoints come from other settings."
+    stage = staging_folder(out, 'set'); ck = stage/'checkpoints'
+    if (ck/'last.json').exists() and json.loads((ck/'last.json').read_text()).get('config') != config:
+        shutil.rmtree(stage); stage = staging_folder(out, 'set')
+    return stage
+
+# %% ../nbs/11_from_pairs.ipynb #0151cf4b
+def _discard_stage(stage:Path, out:Path, e:Exception):
+    "Remove the staging folder after the failure `e`; a full disk becomes one clear `OSError`."
+    shutil.rmtree(stage, ignore_errors=True)
+    if is_disk_full(e):
+        raise OSError(f"no space left on device while learning the set for {out}: the partial files were removed; "
+                      + (f"the set already at {out} is unchanged" if out.exists() else "nothing was left behind")) from None
+
+# %% ../nbs/11_from_pairs.ipynb #dd3a4804
 def learn_set(pairs:str|Path|PairData, # folder or CSV of pairs (see `load_pairs`), or loaded `PairData`
               out:str|Path, # output folder of the saved set: new, empty, or (with `overwrite`) a set pertlearn saved [path]
               epochs:int|None=None, # training epochs (None: enough for `steps` optimizer steps) [None or int >= 1]
@@ -65,38 +97,26 @@ def learn_set(pairs:str|Path|PairData, # folder or CSV of pairs (see `load_pairs
     check_args(learn_set, locals())
     if (x_dir is None) != (xt_dir is None): raise ValueError("pass both x_dir and xt_dir (--x-dir and --xt-dir), or neither")
     dev = check_device(device)
-    out, state = output_folder(out, 'set', [] if isinstance(pairs, PairData) else [pairs], legacy=saved_set_folder)
-    if state == 'ours' and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it, or choose another folder")
+    out = _output(out, pairs, overwrite)
     data = pairs if isinstance(pairs, PairData) else load_pairs(pairs, x_dir, xt_dir, size=size, max_memory=max_memory)
     if len(data) < 2: raise ValueError(f"{data.source} holds {len(data)} pair(s): at least 2 are needed (one is held out for validation)")
     valid_pct = max(valid_pct, min(min_valid, len(data) // 4) / len(data))
     name, hp = choose_arch(data.shape, arch, latent, ch)
-    if epochs is None:
-        n_train = len(data) - min(len(data) - 1, max(1, int(round(len(data) * valid_pct))))
-        epochs = max(1, math.ceil(steps / max(1, n_train // min(bs, n_train))))
+    if epochs is None: epochs = _default_epochs(len(data), valid_pct, steps, bs)
     config = dict(arch=name, hparams=hp, epochs=epochs, bs=bs, lr_max=lr_max, beta_max=beta_max, recon=recon, valid_pct=valid_pct,
                   seed=seed, flip=flip, data=_fingerprint(data), n_pairs=len(data))
-    stage = staging_folder(out, 'set'); ck = stage/'checkpoints'
-    if (ck/'last.json').exists() and json.loads((ck/'last.json').read_text()).get('config') != config:
-        shutil.rmtree(stage); stage = staging_folder(out, 'set')
+    stage = _stage_for(out, config)
     try: ps, report = _learn(data, out, stage, name, hp, config, epochs, bs, lr_max, beta_max, recon, valid_pct, eps_percentile,
                              pgd_steps, n_samples, seed, dev, flip, progress, verbose)
     except KeyboardInterrupt: raise   # the staging folder stays: the same call resumes from its checkpoints
-    except Exception as e:
-        shutil.rmtree(stage, ignore_errors=True)
-        if is_disk_full(e):
-            raise OSError(f"no space left on device while learning the set for {out}: the partial files were removed; "
-                          + (f"the set already at {out} is unchanged" if out.exists() else "nothing was left behind")) from None
-        raise
+    except Exception as e: _discard_stage(stage, out, e); raise
     swap_into_place(stage/'set', out); shutil.rmtree(stage, ignore_errors=True)
     if verbose: print(format_report(report))
     return ps, report
 
-def _learn(data, out, stage, name, hp, config, epochs, bs, lr_max, beta_max, recon, valid_pct, eps_percentile, pgd_steps, n_samples,
-           seed, dev, flip, progress, verbose)->tuple:
-    "Train in `stage`, measure, and save the complete, marked set to `stage/'set'`: (set, report)."
-    ck = stage/'checkpoints'
+# %% ../nbs/11_from_pairs.ipynb #334d54fb
+def _train_in_stage(data, ck, name, hp, config, epochs, bs, lr_max, beta_max, recon, valid_pct, seed, dev, flip, progress, verbose)->tuple:
+    "Build and train the CVAE with checkpoints in `ck`: (model, loaders, learner, seconds of training)."
     seed_everything(seed)
     model = build_cvae(name, **hp).to(dev); n_par = n_params(model)
     dls = pairs_dls(data, valid_pct, bs, seed, dev, flip)
@@ -107,7 +127,15 @@ def _learn(data, out, stage, name, hp, config, epochs, bs, lr_max, beta_max, rec
     t0 = time.time()
     learn = train_cvae(model, dls, epochs, lr_max=lr_max, beta_max=beta_max, recon=recon, ckpt_dir=ck, config=config, progress=progress,
                        on_mismatch='restart')   # the staging folder is private: a partial run with other settings is discarded
-    secs = time.time() - t0
+    return model, dls, learn, time.time() - t0
+
+# %% ../nbs/11_from_pairs.ipynb #0dbbd8b1
+def _learn(data, out, stage, name, hp, config, epochs, bs, lr_max, beta_max, recon, valid_pct, eps_percentile, pgd_steps, n_samples,
+           seed, dev, flip, progress, verbose)->tuple:
+    "Train in `stage`, measure, and save the complete, marked set to `stage/'set'`: (set, report)."
+    model, dls, learn, secs = _train_in_stage(data, stage/'checkpoints', name, hp, config, epochs, bs, lr_max, beta_max, recon, valid_pct,
+                                              seed, dev, flip, progress, verbose)
+    n_par = n_params(model)
     xv, xtv = (t.to(dev) for t in data.floats(dls.valid.items))
     ps = PerturbationSet(model, meta=dict(source=data.source, n_pairs=len(data), shape=list(data.shape), arch=name,
                                           train=dict((k, v) for k, v in config.items() if k not in ('arch', 'hparams'))))
@@ -122,6 +150,7 @@ def _learn(data, out, stage, name, hp, config, epochs, bs, lr_max, beta_max, rec
     ps.save(stage/'set'); atomic_write_json(stage/'set'/'report.json', report); write_marker(stage/'set', 'set')
     return ps, report
 
+# %% ../nbs/11_from_pairs.ipynb #9678ffef
 def format_report(r:dict)->str:
     "A few lines summarising a `learn_set` report."
     m, o = r['metrics'], r['offsets']

@@ -38,15 +38,28 @@ def _chunked(fn, bs, *tensors):
     if isinstance(outs[0], tuple): return tuple(torch.cat(o) for o in zip(*outs))
     return torch.cat(outs)
 
+# %% ../nbs/06_metrics.ipynb #9b65195c
 def _descend(ps, x, xt, u, eps, steps, alpha, dist):
     "Projected normalised gradient descent on d(h_x(u), x̃) from `u` (`latent_pgd` on −d); the best (u, value) visited."
     u, negd = latent_pgd(lambda xm, _: -dist(xm, xt), ps, x, eps, steps, alpha, restarts=1, init=u)
     return u, -negd
 
+# %% ../nbs/06_metrics.ipynb #9631b66a
 def _random_start(B, d, eps, generator, x):
     "Uniform points in the ball, drawn on the generator's device and moved to the inputs' device."
     dev = generator.device if generator is not None else x.device
     return sample_ball(B, d, eps, 'uniform', generator, device=dev, dtype=x.dtype).to(x.device)
+
+# %% ../nbs/06_metrics.ipynb #d9dd778f
+def _best_descent(ps, x, xt, starts, eps, steps, alpha, dist)->tuple:
+    "(smallest distance, its latent) per pair over the descents from Π_ε(u_enc) and from each of `starts` (batch, restarts, d)."
+    with torch.no_grad(): u0 = project_l2(ps.encode(x, xt), eps)
+    with torch.enable_grad():
+        best_u, best_v = _descend(ps, x, xt, u0, eps, steps, alpha, dist)
+        for r in range(starts.shape[1]):
+            u, v = _descend(ps, x, xt, starts[:, r], eps, steps, alpha, dist)
+            best_v, best_u = keep_best(best_v, best_u, v, u, larger=False)
+    return best_v, best_u
 
 # %% ../nbs/06_metrics.ipynb #60ae50db
 def approximation_error(ps:PerturbationSet, # the perturbation set
@@ -66,15 +79,7 @@ def approximation_error(ps:PerturbationSet, # the perturbation set
     # all random starts drawn up front, so chunking (`bs`) does not change the numbers
     starts = torch.stack([_random_start(len(x), ps.latent_dim, eps, generator, x) for _ in range(restarts)], 1) \
              if restarts else torch.zeros(len(x), 0, ps.latent_dim, device=x.device, dtype=x.dtype)
-    def one(x, xt, starts):
-        with torch.no_grad(): u0 = project_l2(ps.encode(x, xt), eps)
-        with torch.enable_grad():
-            best_u, best_v = _descend(ps, x, xt, u0, eps, steps, alpha, dist)
-            for r in range(restarts):
-                u, v = _descend(ps, x, xt, starts[:, r], eps, steps, alpha, dist)
-                best_v, best_u = keep_best(best_v, best_u, v, u, larger=False)
-        return best_v, best_u
-    v, u = _chunked(one, bs, x, xt, starts)
+    v, u = _chunked(lambda x, xt, starts: _best_descent(ps, x, xt, starts, eps, steps, alpha, dist), bs, x, xt, starts)
     return (v, u) if return_u else v
 
 # %% ../nbs/06_metrics.ipynb #aa27d6f1
@@ -86,12 +91,14 @@ def encoder_approximation_error(ps:PerturbationSet, x:torch.Tensor, xt:torch.Ten
     eps = float(ps.radius(eps))
     return _chunked(lambda x, xt: dist(ps.decode(project_l2(ps.encode(x, xt), eps), x), xt), bs, x, xt)
 
+# %% ../nbs/06_metrics.ipynb #583a0922
 @torch.no_grad()
 def reconstruction_error(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
                          dist:Callable=mse_dist, bs:int|None=None)->torch.Tensor:
     "Per-example d(g(u_enc, x), x̃): the CVAE's reconstruction from the recognition mean, unprojected: (batch,)."
     return _chunked(lambda x, xt: dist(ps.decode(ps.encode(x, xt), x), xt), bs, x, xt)
 
+# %% ../nbs/06_metrics.ipynb #71e8dede
 @torch.no_grad()
 def identity_error(x:torch.Tensor, xt:torch.Tensor, dist:Callable=mse_dist)->torch.Tensor:
     "Per-example d(x, x̃): the error of the trivial set {x}, the baseline every set must beat: (batch,)."
@@ -105,6 +112,7 @@ def _expected(ps, x, xt, n_samples, sampler, dist):
     for j in range(n_samples): tot += dist(ps.decode(sampler(B, d), x, prior), xt)
     return tot / n_samples
 
+# %% ../nbs/06_metrics.ipynb #faeb5c74
 @renamed_kwargs(dist_kind='sampling')
 def expected_approximation_error(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
                                  eps:float|None=None, # radius (defaults to `ps.eps`)
@@ -119,6 +127,7 @@ def expected_approximation_error(ps:PerturbationSet, x:torch.Tensor, xt:torch.Te
         return sample_ball(B, d, eps, sampling, generator, device=dev, dtype=x.dtype).to(x.device)
     return _chunked(lambda x, xt: _expected(ps, x, xt, n_samples, sampler, dist), bs, x, xt)
 
+# %% ../nbs/06_metrics.ipynb #14ce5fb2
 def expected_prior_reconstruction(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
                                   n_samples:int=16, # prior draws per pair
                                   dist:Callable=mse_dist, generator:torch.Generator|None=None,
@@ -137,6 +146,7 @@ def necessary_subset(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
     "Fraction of pairs with approximation error ≤ δ at radius ε (keywords go to `approximation_error`)."
     return float((approximation_error(ps, x, xt, eps, **pgd_kw) <= delta).float().mean())
 
+# %% ../nbs/06_metrics.ipynb #913cad6d
 @renamed_kwargs(dist_kind='sampling')
 def sufficient_likelihood(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
                           eps:float|None=None, n_samples:int=16, sampling:str='truncated',
@@ -147,6 +157,7 @@ def sufficient_likelihood(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
     return dict(expected_approximation_error=float(ea.mean()), expected_prior_reconstruction=float(ep.mean()),
                 identity_error=float(identity_error(x, xt, dist).mean()), eps=float(ps.radius(eps)), n_samples=n_samples)
 
+# %% ../nbs/06_metrics.ipynb #801da2a1
 @torch.no_grad()
 def pair_kl(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor, bs:int|None=None)->torch.Tensor:
     "Per-pair KL(q(z|x,x̃) ‖ p(z|x)) of the set's CVAE: (batch,)."
@@ -155,6 +166,7 @@ def pair_kl(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor, bs:int|None=Non
         return kl_gaussian(mu_q, lv_q, mu_p, lv_p)
     return _chunked(one, bs, x, xt)
 
+# %% ../nbs/06_metrics.ipynb #30fb9c9f
 def kl_offset_bound(kl:float|torch.Tensor)->float|torch.Tensor:
     "The bound ‖u_enc‖ ≤ √(2·KL(q‖p)) on the whitened encoder offset."
     return torch.sqrt(2 * torch.as_tensor(kl).clamp_min(0)) if torch.is_tensor(kl) else math.sqrt(2 * max(kl, 0.))
@@ -174,6 +186,7 @@ def coverage_curve(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
                              mean_error=float(err.mean()), median_error=float(err.median())))
     return pd.DataFrame(rows)
 
+# %% ../nbs/06_metrics.ipynb #03501c7a
 def plot_coverage(curve:pd.DataFrame, # output of `coverage_curve`
                   ax=None, label:str|None=None, **plot_kw):
     "Plot coverage against ε, one line per tolerance δ; returns the axes."
@@ -186,6 +199,20 @@ def plot_coverage(curve:pd.DataFrame, # output of `coverage_curve`
     ax.set_ylim(-0.02, 1.02); ax.legend(fontsize=8)
     return ax
 
+# %% ../nbs/06_metrics.ipynb #1c7b0fce
+def _pair_metrics(ps, x, xt, eps, steps, restarts, n_samples, dist, g)->pd.DataFrame:
+    "One row per pair of the batch, one column per metric."
+    with torch.no_grad():
+        off = ps.encode(x, xt).norm(dim=1)
+    cols = dict(identity=identity_error(x, xt, dist),
+                approx_pgd=approximation_error(ps, x, xt, eps, steps=steps, restarts=restarts, dist=dist, generator=g),
+                approx_encoder=encoder_approximation_error(ps, x, xt, eps, dist),
+                recon=reconstruction_error(ps, x, xt, dist),
+                expected=expected_approximation_error(ps, x, xt, eps, n_samples, dist=dist, generator=g),
+                expected_prior=expected_prior_reconstruction(ps, x, xt, n_samples, dist=dist, generator=g),
+                kl=pair_kl(ps, x, xt), offset=off)
+    return pd.DataFrame({k: v.detach().cpu().double().numpy() for k, v in cols.items()})
+
 # %% ../nbs/06_metrics.ipynb #3151ed10
 def evaluate_set(ps:PerturbationSet, data, # (x, x̃[, group]) tensors, or an iterable of such batches
                  eps:float|None=None, # radius (defaults to `ps.eps`)
@@ -196,16 +223,7 @@ def evaluate_set(ps:PerturbationSet, data, # (x, x̃[, group]) tensors, or an it
     eps = float(ps.radius(eps)); g = torch.Generator().manual_seed(seed); rows = []
     for b in iter_batches(data, bs):
         x, xt = b[0].to(ps.device), b[1].to(ps.device)
-        with torch.no_grad():
-            off = ps.encode(x, xt).norm(dim=1)
-        cols = dict(identity=identity_error(x, xt, dist),
-                    approx_pgd=approximation_error(ps, x, xt, eps, steps=steps, restarts=restarts, dist=dist, generator=g),
-                    approx_encoder=encoder_approximation_error(ps, x, xt, eps, dist),
-                    recon=reconstruction_error(ps, x, xt, dist),
-                    expected=expected_approximation_error(ps, x, xt, eps, n_samples, dist=dist, generator=g),
-                    expected_prior=expected_prior_reconstruction(ps, x, xt, n_samples, dist=dist, generator=g),
-                    kl=pair_kl(ps, x, xt), offset=off)
-        df = pd.DataFrame({k: v.detach().cpu().double().numpy() for k, v in cols.items()})
+        df = _pair_metrics(ps, x, xt, eps, steps, restarts, n_samples, dist, g)
         if len(b) > 2: df.insert(0, 'group', list(b[2]) if not torch.is_tensor(b[2]) else b[2].cpu().numpy())
         rows.append(df)
     if not rows: raise ValueError("no pairs to evaluate")
@@ -214,6 +232,7 @@ def evaluate_set(ps:PerturbationSet, data, # (x, x̃[, group]) tensors, or an it
     out.attrs['eps'] = eps
     return out
 
+# %% ../nbs/06_metrics.ipynb #5db7848a
 def summarize(per_example:pd.DataFrame, by:str|None=None)->pd.DataFrame|dict:
     "Means of every metric (overall as a dict, or per `by` group as a DataFrame), plus the ratios that matter."
     num = per_example.drop(columns=[c for c in ('group',) if c in per_example and by is None])
@@ -226,6 +245,23 @@ def summarize(per_example:pd.DataFrame, by:str|None=None)->pd.DataFrame|dict:
     m['eps'] = per_example.attrs.get('eps'); m['n'] = len(per_example)
     return m
 
+# %% ../nbs/06_metrics.ipynb #5627898c
+def _wilson(k:np.ndarray, n:np.ndarray, a:float)->tuple:
+    "Wilson interval at level 1 − a."
+    from scipy.stats import norm
+    z = norm.ppf(1 - a / 2); p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return np.where(k == 0, 0., np.clip(centre - half, 0, 1)), np.where(k == n, 1., np.clip(centre + half, 0, 1))
+
+# %% ../nbs/06_metrics.ipynb #937d8fa0
+def _clopper_pearson(k:np.ndarray, n:np.ndarray, a:float)->tuple:
+    "Exact (conservative) interval at level 1 − a."
+    from scipy.stats import beta
+    lo = np.where(k > 0, beta.ppf(a / 2, np.maximum(k, 1), n - k + 1), 0.0)
+    hi = np.where(k < n, beta.ppf(1 - a / 2, k + 1, np.maximum(n - k, 1)), 1.0)
+    return lo, hi
+
 # %% ../nbs/06_metrics.ipynb #4a526f93
 def proportion_ci(k, # successes (a number or array of them)
                   n, # trials (same shape as `k`, or one number)
@@ -233,24 +269,18 @@ def proportion_ci(k, # successes (a number or array of them)
                   method:str='wilson', # 'wilson' (score interval) or 'clopper-pearson' (exact, conservative)
                  )->tuple[np.ndarray, np.ndarray]:
     "Two-sided interval (low, high) for the proportion k/n at level `conf`; NaN where n = 0."
-    from scipy.stats import beta, norm
     k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
     if not 0 < conf < 1: raise ValueError(f"conf must be in (0, 1); got {conf}")
     if (k < 0).any() or (k > n).any() or (n < 0).any(): raise ValueError(f"need 0 ≤ k ≤ n; got k={k.tolist()}, n={n.tolist()}")
     a = 1 - conf
     with np.errstate(invalid='ignore', divide='ignore'):
-        if method == 'wilson':
-            z = norm.ppf(1 - a / 2); p = k / n
-            centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-            half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-            lo, hi = np.where(k == 0, 0., np.clip(centre - half, 0, 1)), np.where(k == n, 1., np.clip(centre + half, 0, 1))
-        elif method == 'clopper-pearson':
-            lo = np.where(k > 0, beta.ppf(a / 2, np.maximum(k, 1), n - k + 1), 0.0)
-            hi = np.where(k < n, beta.ppf(1 - a / 2, k + 1, np.maximum(n - k, 1)), 1.0)
+        if method == 'wilson': lo, hi = _wilson(k, n, a)
+        elif method == 'clopper-pearson': lo, hi = _clopper_pearson(k, n, a)
         else: raise ValueError(f"unknown method {method!r}: use 'wilson' or 'clopper-pearson'")
     bad = n == 0
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
 
+# %% ../nbs/06_metrics.ipynb #c2f314f4
 def format_accuracy(acc:float, # a measured accuracy k/n
                     n:int, # examples it was measured on
                     conf:float=0.95, digits:int=3)->str:
@@ -259,6 +289,7 @@ def format_accuracy(acc:float, # a measured accuracy k/n
     lo, hi = proportion_ci(round(acc * n), n, conf)
     return f"{acc:.{digits}f} [{float(lo):.{digits}f}, {float(hi):.{digits}f}], n = {n}"
 
+# %% ../nbs/06_metrics.ipynb #a0f791df
 def intervals_separate(a:tuple, # (accuracy, n) of one method
                        b:tuple, # (accuracy, n) of the other
                        conf:float=0.95)->int:
@@ -284,11 +315,13 @@ def confusion_matrix(pred:torch.Tensor, # predicted classes, any shape (−1: ab
     if t.numel() and (t.min() < 0 or t.max() >= num_classes): raise ValueError(f'targets must be in 0..{num_classes-1} or ignore_index={ignore_index}, got {int(t.min())}..{int(t.max())}')
     return torch.bincount(t * num_classes + p, minlength=num_classes**2).view(num_classes, num_classes)
 
+# %% ../nbs/06_metrics.ipynb #21aaf279
 def iou_per_class(cm:torch.Tensor)->torch.Tensor:
     "IoU of each class from a confusion matrix; NaN for classes absent from both prediction and target."
     cm = cm.double(); tp = cm.diag(); union = cm.sum(0) + cm.sum(1) - tp
     return torch.where(union > 0, tp / union.clamp_min(1), torch.full_like(tp, float('nan')))
 
+# %% ../nbs/06_metrics.ipynb #269dfc8e
 def mean_iou(pred:torch.Tensor, # predicted classes, any shape (−1: abstain, not counted)
              target:torch.Tensor, # true classes, same shape
              num_classes:int, # number of classes
@@ -299,6 +332,7 @@ def mean_iou(pred:torch.Tensor, # predicted classes, any shape (−1: abstain, n
     iou = iou[~iou.isnan()]
     return float(iou.mean()) if len(iou) else float('nan')
 
+# %% ../nbs/06_metrics.ipynb #94ccb8b3
 def pixel_accuracy(pred:torch.Tensor, # predicted classes, any shape (−1: abstain)
                    target:torch.Tensor, # true classes, same shape
                    ignore_index:int=IGNORE_INDEX, # target value of pixels that do not count

@@ -4,6 +4,7 @@
 
 # %% ../nbs/02_perturbation_set.ipynb #3450b48f
 from __future__ import annotations
+from fastcore.basics import patch
 import json, math
 from pathlib import Path
 import numpy as np
@@ -64,6 +65,7 @@ def iter_batches(data, bs:int=256):
     else:
         for b in data: yield tuple(b)
 
+# %% ../nbs/02_perturbation_set.ipynb #4520f243
 class PerturbationSet:
     "A learned perturbation set S(x) = {g(μ(x)+σ(x)⊙u, x) : ‖u‖₂ ≤ ε} in whitened latent coordinates u."
     def __init__(self, cvae:CVAE, # trained CVAE (frozen: eval mode, no parameter gradients)
@@ -85,97 +87,122 @@ class PerturbationSet:
         if eps is None: raise ValueError("no radius: pass eps or call choose_eps first")
         return check_finite_positive('eps', eps, allow_zero=True)   # a radius-0 call is the set's centre (curves start there)
 
-    def prior(self, x)->tuple[torch.Tensor, torch.Tensor]:
-        "Prior mean and standard deviation, flattened to (batch, d)."
-        check_images(x, unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); self.cvae.check_inputs(x)
-        mu, lv = self.cvae.prior(x)
-        return mu.flatten(1), torch.exp(0.5 * lv).flatten(1)
-
-    def decode(self, u:torch.Tensor, x:torch.Tensor, prior=None)->torch.Tensor:
-        "g(μ(x) + σ(x)⊙u, x) for whitened latents `u` (batch, d); pass `prior` to reuse a computed one."
-        mu, sd = self.prior(x) if prior is None else prior
-        if u.shape != mu.shape: raise ValueError(f"u has shape {tuple(u.shape)}; expected {tuple(mu.shape)} (batch, latent_dim)")
-        z = (mu + sd * u).view(len(x), *self.cvae.latent_shape)
-        return self.cvae.generator(z, x)
-
-    def encode(self, x, xt)->torch.Tensor:
-        "The recognition mean of each pair in whitened coordinates, u_enc = (μ_q − μ_p)/σ_p: (batch, d)."
-        check_images(x, unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); check_images(xt, 'x_tilde', unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); self.cvae.check_inputs(x, xt)
-        mu_p, lv_p = self.cvae.prior(x)
-        mu_q, _ = self.cvae.recognition(x, xt)
-        return whitened_offset(mu_q, mu_p, lv_p)
-
-    @torch.no_grad()
-    def offsets(self, data, bs:int=256)->torch.Tensor:
-        "‖u_enc‖ for every pair in `data` ((x, x̃) tensors or an iterable of batches)."
-        return torch.cat([self.encode(x.to(self.device), xt.to(self.device)).norm(dim=1).cpu() for x, xt, *_ in iter_batches(data, bs)])
-
-    def choose_eps(self, data, percentile:float=50., bs:int=256)->dict:
-        "Set ε to a percentile of the offset norms on (validation) pairs `data`; returns the statistics."
-        norms = self.offsets(data, bs)
-        st = offset_stats(norms)
-        self.eps = float(np.percentile(norms.double().numpy(), percentile))
-        self.stats = dict(st, percentile=float(percentile), eps=self.eps)
-        return self.stats
-
-    def project(self, u, eps=None)->torch.Tensor:
-        "Project each example of `u` onto the ball of radius ε."
-        return project_l2(u, self.radius(eps))
-
-    @renamed_kwargs(dist='sampling')
-    @torch.no_grad()
-    def sample(self, x:torch.Tensor, n:int=1, eps:float|None=None, sampling:str='truncated',
-               generator:torch.Generator|None=None)->torch.Tensor:
-        "`n` random members of S(x) for each input: shape (batch, n, *x.shape[1:])."
-        eps = self.radius(eps); n = check_int('n', n); check_images(x, unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); B = len(x)
-        prior = self.prior(x)
-        u = sample_ball(B * n, self.latent_dim, eps, sampling, generator, device=x.device).view(B, n, -1)
-        outs = [self.decode(u[:, j], x, prior) for j in range(n)]
-        return torch.stack(outs, 1)
-
-    @torch.no_grad()
-    def reconstruct(self, x, xt, project:bool=False, eps=None)->torch.Tensor:
-        "Decode the recognition mean of each pair (optionally projected onto the ball): the encoder's guess at x̃."
-        u = self.encode(x, xt)
-        if project: u = self.project(u, eps)
-        return self.decode(u, x)
-
-    def save(self, path):
-        "Save to folder `path`: `model.safetensors` (weights), `model.json` (architecture), `set.json` (ε, statistics)."
-        from pertlearn import __version__
-        path = Path(path); path.mkdir(parents=True, exist_ok=True)
-        save_cvae(self.cvae, path/'model.safetensors', pertlearn_version=__version__)
-        atomic_write_json(path/'set.json', dict(eps=self.eps, stats=self.stats, meta=self.meta,
-                                                latent_dim=self.latent_dim, pertlearn_version=__version__))
-        return path
-
-    @classmethod
-    def load(cls, path, device='cpu')->'PerturbationSet':
-        "Rebuild a set saved with `save`, on `device`, without unpickling anything."
-        path = Path(path)
-        if not (path/'set.json').exists(): raise FileNotFoundError(f"{path} is not a saved perturbation set (no set.json)")
-        cvae, _ = load_cvae(path/'model.safetensors', device)
-        f = path/'set.json'
-        try: info = json.loads(f.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"corrupt {f}: {e}") from None
-        if not isinstance(info, dict): raise ValueError(f"corrupt {f}: expected a JSON object, got {type(info).__name__}")
-        eps = info.get('eps')
-        if eps is not None:
-            try: check_finite_positive('eps', eps)
-            except (TypeError, ValueError) as e: raise ValueError(f"corrupt {f}: {e}") from None
-        for k in ('stats', 'meta'):
-            if info.get(k) is not None and not isinstance(info[k], dict): raise ValueError(f"corrupt {f}: {k!r} must be an object, got {type(info[k]).__name__}")
-        return cls(cvae, eps, info.get('stats'), info.get('meta'))
-
-    @classmethod
-    def pretrained(cls, name:str='mnist-rts', device='cpu')->'PerturbationSet':
-        "Load a set shipped with the package (small, trained on the embedded data; works offline)."
-        avail = list_pretrained()
-        if name not in avail: raise ValueError(f"no pretrained set {name!r}; available: {', '.join(avail) or 'none'}")
-        return cls.load(pretrained_dir()/name, device)
-
     def __repr__(self):
         return f"PerturbationSet({type(self.cvae).__name__}, latent_dim={self.latent_dim}, eps={self.eps})"
+
+# %% ../nbs/02_perturbation_set.ipynb #d434bac5
+@patch
+def prior(self:PerturbationSet, x)->tuple[torch.Tensor, torch.Tensor]:
+    "Prior mean and standard deviation, flattened to (batch, d)."
+    check_images(x, unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); self.cvae.check_inputs(x)
+    mu, lv = self.cvae.prior(x)
+    return mu.flatten(1), torch.exp(0.5 * lv).flatten(1)
+
+# %% ../nbs/02_perturbation_set.ipynb #093f5df0
+@patch
+def decode(self:PerturbationSet, u:torch.Tensor, x:torch.Tensor, prior=None)->torch.Tensor:
+    "g(μ(x) + σ(x)⊙u, x) for whitened latents `u` (batch, d); pass `prior` to reuse a computed one."
+    mu, sd = self.prior(x) if prior is None else prior
+    if u.shape != mu.shape: raise ValueError(f"u has shape {tuple(u.shape)}; expected {tuple(mu.shape)} (batch, latent_dim)")
+    z = (mu + sd * u).view(len(x), *self.cvae.latent_shape)
+    return self.cvae.generator(z, x)
+
+# %% ../nbs/02_perturbation_set.ipynb #deb85bd4
+@patch
+def encode(self:PerturbationSet, x, xt)->torch.Tensor:
+    "The recognition mean of each pair in whitened coordinates, u_enc = (μ_q − μ_p)/σ_p: (batch, d)."
+    check_images(x, unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); check_images(xt, 'x_tilde', unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); self.cvae.check_inputs(x, xt)
+    mu_p, lv_p = self.cvae.prior(x)
+    mu_q, _ = self.cvae.recognition(x, xt)
+    return whitened_offset(mu_q, mu_p, lv_p)
+
+# %% ../nbs/02_perturbation_set.ipynb #b121c39a
+@patch
+@torch.no_grad()
+def offsets(self:PerturbationSet, data, bs:int=256)->torch.Tensor:
+    "‖u_enc‖ for every pair in `data` ((x, x̃) tensors or an iterable of batches)."
+    return torch.cat([self.encode(x.to(self.device), xt.to(self.device)).norm(dim=1).cpu() for x, xt, *_ in iter_batches(data, bs)])
+
+# %% ../nbs/02_perturbation_set.ipynb #12d19563
+@patch
+def choose_eps(self:PerturbationSet, data, percentile:float=50., bs:int=256)->dict:
+    "Set ε to a percentile of the offset norms on (validation) pairs `data`; returns the statistics."
+    norms = self.offsets(data, bs)
+    st = offset_stats(norms)
+    self.eps = float(np.percentile(norms.double().numpy(), percentile))
+    self.stats = dict(st, percentile=float(percentile), eps=self.eps)
+    return self.stats
+
+# %% ../nbs/02_perturbation_set.ipynb #a2a69c4d
+@patch
+def project(self:PerturbationSet, u, eps=None)->torch.Tensor:
+    "Project each example of `u` onto the ball of radius ε."
+    return project_l2(u, self.radius(eps))
+
+# %% ../nbs/02_perturbation_set.ipynb #3a0230dc
+@patch
+@renamed_kwargs(dist='sampling')
+@torch.no_grad()
+def sample(self:PerturbationSet, x:torch.Tensor, n:int=1, eps:float|None=None, sampling:str='truncated',
+           generator:torch.Generator|None=None)->torch.Tensor:
+    "`n` random members of S(x) for each input: shape (batch, n, *x.shape[1:])."
+    eps = self.radius(eps); n = check_int('n', n); check_images(x, unit=getattr(self.cvae, 'unit_range', True), like=self.cvae); B = len(x)
+    prior = self.prior(x)
+    u = sample_ball(B * n, self.latent_dim, eps, sampling, generator, device=x.device).view(B, n, -1)
+    outs = [self.decode(u[:, j], x, prior) for j in range(n)]
+    return torch.stack(outs, 1)
+
+# %% ../nbs/02_perturbation_set.ipynb #bcc25411
+@patch
+@torch.no_grad()
+def reconstruct(self:PerturbationSet, x, xt, project:bool=False, eps=None)->torch.Tensor:
+    "Decode the recognition mean of each pair (optionally projected onto the ball): the encoder's guess at x̃."
+    u = self.encode(x, xt)
+    if project: u = self.project(u, eps)
+    return self.decode(u, x)
+
+# %% ../nbs/02_perturbation_set.ipynb #250e5cd9
+@patch
+def save(self:PerturbationSet, path):
+    "Save to folder `path`: `model.safetensors` (weights), `model.json` (architecture), `set.json` (ε, statistics)."
+    from pertlearn import __version__
+    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    save_cvae(self.cvae, path/'model.safetensors', pertlearn_version=__version__)
+    atomic_write_json(path/'set.json', dict(eps=self.eps, stats=self.stats, meta=self.meta,
+                                            latent_dim=self.latent_dim, pertlearn_version=__version__))
+    return path
+
+# %% ../nbs/02_perturbation_set.ipynb #5998d0e2
+def _read_set_info(f:Path)->dict:
+    "The contents of a `set.json`, checked: a JSON object with a valid ε (or none) and object-valued `stats` and `meta`."
+    try: info = json.loads(f.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"corrupt {f}: {e}") from None
+    if not isinstance(info, dict): raise ValueError(f"corrupt {f}: expected a JSON object, got {type(info).__name__}")
+    eps = info.get('eps')
+    if eps is not None:
+        try: check_finite_positive('eps', eps)
+        except (TypeError, ValueError) as e: raise ValueError(f"corrupt {f}: {e}") from None
+    for k in ('stats', 'meta'):
+        if info.get(k) is not None and not isinstance(info[k], dict): raise ValueError(f"corrupt {f}: {k!r} must be an object, got {type(info[k]).__name__}")
+    return info
+
+# %% ../nbs/02_perturbation_set.ipynb #c8ef9d08
+@patch(cls_method=True)
+def load(cls:PerturbationSet, path, device='cpu')->'PerturbationSet':
+    "Rebuild a set saved with `save`, on `device`, without unpickling anything."
+    path = Path(path)
+    if not (path/'set.json').exists(): raise FileNotFoundError(f"{path} is not a saved perturbation set (no set.json)")
+    cvae, _ = load_cvae(path/'model.safetensors', device)
+    info = _read_set_info(path/'set.json')
+    return cls(cvae, info.get('eps'), info.get('stats'), info.get('meta'))
+
+# %% ../nbs/02_perturbation_set.ipynb #fbd2f09c
+@patch(cls_method=True)
+def pretrained(cls:PerturbationSet, name:str='mnist-rts', device='cpu')->'PerturbationSet':
+    "Load a set shipped with the package (small, trained on the embedded data; works offline)."
+    avail = list_pretrained()
+    if name not in avail: raise ValueError(f"no pretrained set {name!r}; available: {', '.join(avail) or 'none'}")
+    return cls.load(pretrained_dir()/name, device)
 
 # %% ../nbs/02_perturbation_set.ipynb #ca91a584
 def pretrained_dir()->Path:
@@ -240,6 +267,35 @@ def default_step_size(eps, # radius: a number, or a tensor of one per example
     "pertlearn's one default PGD step length: 2.5·ε/steps (the path crosses the ball), never below ε/20; ε/20 at 50 steps."
     return eps * max(2.5 / max(int(steps), 1), 1 / 20)
 
+# %% ../nbs/02_perturbation_set.ipynb #0dd3ebab
+def _member_value(objective, done, ps, x, prior):
+    "f(u) -> ((B,) objective at the members g(μ(x) + σ(x)⊙u, x), (B,) bool done or None), for `gradient_ascent`."
+    B = len(prior[0])
+    def value(u):
+        xm = ps.decode(u, x, prior); v = objective(xm, u)
+        if v.shape != (B,): raise ValueError(f"objective must return one value per example, shape ({B},); got {tuple(v.shape)}")
+        if done is None: return v, None
+        with torch.no_grad(): return v, done(xm.detach(), u.detach()).bool()
+    return value
+
+# %% ../nbs/02_perturbation_set.ipynb #49feb005
+def _normalised_step(alpha):
+    "s(grad) -> α·grad/‖grad‖ per example."
+    def step(grad):
+        gn = grad.norm(dim=1, keepdim=True)
+        return alpha * torch.where(gn > 0, grad / gn.clamp_min(1e-12), torch.zeros_like(grad))
+    return step
+
+# %% ../nbs/02_perturbation_set.ipynb #147cdf73
+def _pgd_start(init, random_start, generator, x, B, d, eps):
+    "The start of one restart, (B, d) inside the ball of radius `eps` (a number or (B, 1))."
+    if init is not None: return project_l2(init.detach().to(x.device), eps)
+    if random_start:
+        gdev = generator.device if generator is not None else x.device
+        return sample_ball(B, d, 1.0, 'uniform', generator, device=gdev).to(x.device) * eps  # scaled: ε may be per example
+    return torch.zeros(B, d, device=x.device)
+
+# %% ../nbs/02_perturbation_set.ipynb #1a7e2ac9
 def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
                ps:PerturbationSet, x:torch.Tensor,
                eps:float|None=None, # radius (defaults to `ps.eps`)
@@ -257,20 +313,9 @@ def latent_pgd(objective, # f(x_member, u) -> (batch,) values to MAXIMISE
     with torch.no_grad(): prior = ps.prior(x)
     B, d = prior[0].shape
     best_u = torch.zeros(B, d, device=x.device); best_v = torch.full((B,), -float('inf'), device=x.device)
-    def value(u):
-        xm = ps.decode(u, x, prior); v = objective(xm, u)
-        if v.shape != (B,): raise ValueError(f"objective must return one value per example, shape ({B},); got {tuple(v.shape)}")
-        if done is None: return v, None
-        with torch.no_grad(): return v, done(xm.detach(), u.detach()).bool()
-    def step(grad):   # a normalised-gradient step of length α (zero where the gradient is zero)
-        gn = grad.norm(dim=1, keepdim=True)
-        return alpha * torch.where(gn > 0, grad / gn.clamp_min(1e-12), torch.zeros_like(grad))
+    value, step = _member_value(objective, done, ps, x, prior), _normalised_step(alpha)
     with folded_batchnorm(ps.cvae), channels_last(ps.cvae):   # the frozen generator's fast form (utilities chapter)
         for r in range(restarts):
-            if r == 0 and init is not None: u = project_l2(init.detach().to(x.device), eps)
-            elif random_start:
-                gdev = generator.device if generator is not None else x.device
-                u = sample_ball(B, d, 1.0, 'uniform', generator, device=gdev).to(x.device) * eps  # scaled: ε may be per example
-            else: u = torch.zeros(B, d, device=x.device)
+            u = _pgd_start(init if r == 0 else None, random_start, generator, x, B, d, eps)
             best_u, best_v = gradient_ascent(value, u, steps, step, lambda u: project_l2(u, eps), best_u, best_v)
     return best_u, best_v

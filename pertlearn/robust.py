@@ -4,6 +4,7 @@
 
 # %% ../nbs/09_robust.ipynb #183a640b
 from __future__ import annotations
+from fastcore.basics import patch
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -35,6 +36,7 @@ def fingerprint(m:nn.Module)->torch.Tensor:
     if not ts: return torch.zeros(0, dtype=torch.float64)
     return torch.stack([torch.stack([t.double().sum(), t.double().pow(2).sum()]) for t in ts]).cpu()
 
+# %% ../nbs/09_robust.ipynb #12ec7565
 @torch.no_grad()
 def bn_state(m:nn.Module)->list:
     "Copies of every batch-norm running mean, variance and counter in `m`, and of every module's training flag."
@@ -42,6 +44,7 @@ def bn_state(m:nn.Module)->list:
              for t in (mod.running_mean, mod.running_var, mod.num_batches_tracked) if t is not None]
     return stats + [torch.tensor([mod.training for mod in m.modules()])]
 
+# %% ../nbs/09_robust.ipynb #4e09414f
 def same_state(a:list, b:list)->bool:
     "True when two `bn_state` snapshots are identical."
     return len(a) == len(b) and all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(a, b))
@@ -63,34 +66,41 @@ class PerturbationCallback(Callback):
 
     def _set_params(self): return [] if self.ps is None else list(self.ps.cvae.parameters())
 
-    def before_fit(self):
-        if self.ps is None: return
-        dev = next(self.learn.model.parameters()).device
-        if self.ps.device != dev: self.ps.to(dev)
-        self.ps.cvae.eval().requires_grad_(False)
-        if self.check:
-            mine = {id(p) for p in self._set_params()}
-            if self.learn.opt is not None and any(id(p) in mine for p in self.learn.opt.all_params(with_grad=False).itemgot(0)):
-                raise AssertionError("the perturbation set's parameters are in the learner's optimiser: train only the classifier")
-            if mine & {id(p) for p in self.learn.model.parameters()}:
-                raise AssertionError("the perturbation set is part of the learner's model: pass the classifier alone")
-            self._fp = fingerprint(self.ps.cvae)
+# %% ../nbs/09_robust.ipynb #d3f4a516
+@patch
+def before_fit(self:PerturbationCallback):
+    if self.ps is None: return
+    dev = next(self.learn.model.parameters()).device
+    if self.ps.device != dev: self.ps.to(dev)
+    self.ps.cvae.eval().requires_grad_(False)
+    if self.check:
+        mine = {id(p) for p in self._set_params()}
+        if self.learn.opt is not None and any(id(p) in mine for p in self.learn.opt.all_params(with_grad=False).itemgot(0)):
+            raise AssertionError("the perturbation set's parameters are in the learner's optimiser: train only the classifier")
+        if mine & {id(p) for p in self.learn.model.parameters()}:
+            raise AssertionError("the perturbation set is part of the learner's model: pass the classifier alone")
+        self._fp = fingerprint(self.ps.cvae)
 
-    def before_batch(self):
-        if not self.training: return
-        x, y = self.xb[0], self.yb[0]
-        xp = self.perturb(x, y, self._gen(x.device)).detach()
-        if xp.shape != x.shape: raise ValueError(f"{type(self).__name__}.perturb returned shape {tuple(xp.shape)} for inputs {tuple(x.shape)}")
-        if self.with_clean: self.learn.xb, self.learn.yb = (torch.cat([x, xp]),), (torch.cat([y, y]),)
-        else: self.learn.xb = (xp,)
+# %% ../nbs/09_robust.ipynb #adc1bf25
+@patch
+def before_batch(self:PerturbationCallback):
+    if not self.training: return
+    x, y = self.xb[0], self.yb[0]
+    xp = self.perturb(x, y, self._gen(x.device)).detach()
+    if xp.shape != x.shape: raise ValueError(f"{type(self).__name__}.perturb returned shape {tuple(xp.shape)} for inputs {tuple(x.shape)}")
+    if self.with_clean: self.learn.xb, self.learn.yb = (torch.cat([x, xp]),), (torch.cat([y, y]),)
+    else: self.learn.xb = (xp,)
 
-    def after_backward(self):
-        if self.check and any(p.grad is not None for p in self._set_params()):
-            raise AssertionError("a parameter of the perturbation set received a gradient")
+# %% ../nbs/09_robust.ipynb #94038b5b
+@patch
+def after_backward(self:PerturbationCallback):
+    if self.check and any(p.grad is not None for p in self._set_params()):
+        raise AssertionError("a parameter of the perturbation set received a gradient")
 
-    def after_fit(self):
-        if self.check and self.ps is not None and not torch.equal(self._fp, fingerprint(self.ps.cvae)):
-            raise AssertionError("the perturbation set's weights changed during training")
+@patch
+def after_fit(self:PerturbationCallback):
+    if self.check and self.ps is not None and not torch.equal(self._fp, fingerprint(self.ps.cvae)):
+        raise AssertionError("the perturbation set's weights changed during training")
 
 # %% ../nbs/09_robust.ipynb #eaee1df2
 class RealPerturbationAugmentation(PerturbationCallback):
@@ -192,56 +202,76 @@ class LatentAdversarialTraining(PerturbationCallback):
         self.ignore_index, self.random_start, self.record, self.records = ignore_index, random_start, record, []
         self.attack_mode, self.batches = attack_mode, batches
 
-    def attack(self, x:torch.Tensor, y:torch.Tensor, g:torch.Generator|int|None=None,
-               model:nn.Module|None=None)->torch.Tensor: # default: the learner's model
-        "Adversarial members of S(x) for the model (in `attack_mode`; BN running statistics untouched)."
-        eps = float(self.ps.radius(self.eps)); model = self.learn.model if model is None else model
-        target = TrainModeForward(model) if self.attack_mode == 'train' else model
-        step = default_step_size(eps, self.steps) if self.step_size is None else self.step_size
-        kind = self.attack_loss or ('seg' if y.ndim > 1 else 'ce')
-        gen = g if isinstance(g, torch.Generator) else as_generator(self.seed if g is None else g, x.device)
-        apgd = self.inner == 'apgd'
-        if self.record:   # the attack's own starting point: the same draw from a copy of the generator
-            g0 = torch.Generator(device=gen.device); g0.set_state(gen.get_state())
-            u0 = sample_ball(len(x), self.ps.latent_dim, eps, 'uniform', g0, device=x.device) if (self.random_start and not apgd) else \
-                 torch.zeros(len(x), self.ps.latent_dim, device=x.device)
-        if apgd:
-            aloss = {'ce': 'ce', 'margin': 'dlr', 'dlr': 'dlr', 'seg': 'seg', 'seg_dlr': 'seg_dlr'}[kind]
-            atk = LatentAPGD(target, self.ps, eps, self.steps, restarts=1, loss=aloss, start='zero', early_stop=False,
-                             ignore_index=self.ignore_index, generator=gen)
-        else:
-            atk = LatentPGD(target, self.ps, eps, self.steps, step, restarts=1, loss=kind, early_stop=False,
-                            random_start=self.random_start, ignore_index=self.ignore_index, generator=gen)
-        before = bn_state(model) if self.check else None
-        x_adv = atk(x, y)
-        if self.check and not same_state(before, bn_state(model)):
-            raise AssertionError("the attack changed the classifier's batch-norm statistics or its train/eval mode")
-        if self.record:
-            with frozen_eval(target, self.ps.cvae), torch.no_grad():
-                l0 = per_example_loss(target(self.ps.decode(u0, x)), y, self.ignore_index).mean()
-                l1 = per_example_loss(target(x_adv), y, self.ignore_index).mean()
-            self.records.append(dict(random_loss=float(l0), adv_loss=float(l1)))
-        return x_adv
+# %% ../nbs/09_robust.ipynb #2f909c93
+@patch
+def _inner_attack(self:LatentAdversarialTraining, target:nn.Module, eps:float, step:float, kind:str, gen:torch.Generator):
+    "The configured attack on `target` at radius `eps` with objective `kind`."
+    if self.inner == 'apgd':
+        aloss = {'ce': 'ce', 'margin': 'dlr', 'dlr': 'dlr', 'seg': 'seg', 'seg_dlr': 'seg_dlr'}[kind]
+        return LatentAPGD(target, self.ps, eps, self.steps, restarts=1, loss=aloss, start='zero', early_stop=False,
+                          ignore_index=self.ignore_index, generator=gen)
+    return LatentPGD(target, self.ps, eps, self.steps, step, restarts=1, loss=kind, early_stop=False,
+                     random_start=self.random_start, ignore_index=self.ignore_index, generator=gen)
 
-    def before_batch(self):
-        if not self.training: return
-        x, y = self.xb[0], self.yb[0]
-        x_adv = self.attack(x, y, self._gen(x.device))
-        if self.loss == 'adv': self.learn.xb = (x_adv,); return
-        self._n = len(x)
-        if self.batches == 'separate': self._x_adv = x_adv; return   # the model sees x now, x_adv in `after_loss`
-        self.learn.xb, self.learn.yb = (torch.cat([x, x_adv]),), (torch.cat([y, y]),)
+# %% ../nbs/09_robust.ipynb #e6f18ddc
+@patch
+def _start_point(self:LatentAdversarialTraining, x:torch.Tensor, eps:float, gen:torch.Generator)->torch.Tensor:
+    "The latents the inner attack starts from (random for PGD with `random_start`, else u = 0), the generator left as it was."
+    g0 = torch.Generator(device=gen.device); g0.set_state(gen.get_state())
+    if self.random_start and self.inner != 'apgd': return sample_ball(len(x), self.ps.latent_dim, eps, 'uniform', g0, device=x.device)
+    return torch.zeros(len(x), self.ps.latent_dim, device=x.device)
 
-    def after_loss(self):
-        if not self.training or self.loss != 'max': return
-        if self.batches == 'separate':
-            y = self.yb[0]
-            l_clean = per_example_loss(self.pred, y, self.ignore_index)
-            l_adv = per_example_loss(self.learn.model(self._x_adv), y, self.ignore_index)
-            self._x_adv = None
-        else:
-            l = per_example_loss(self.pred, self.yb[0], self.ignore_index); n = self._n
-            l_clean, l_adv = l[:n], l[n:]
-        loss = torch.maximum(l_clean, l_adv).mean()
-        self.learn.loss_grad = loss
-        self.learn.loss = loss.detach().clone()
+# %% ../nbs/09_robust.ipynb #acbf058a
+@patch
+def _record_losses(self:LatentAdversarialTraining, target, x, y, u0, x_adv):
+    "Append the mean loss at the start `u0` and at the attack's result `x_adv` to `records`."
+    with frozen_eval(target, self.ps.cvae), torch.no_grad():
+        l0 = per_example_loss(target(self.ps.decode(u0, x)), y, self.ignore_index).mean()
+        l1 = per_example_loss(target(x_adv), y, self.ignore_index).mean()
+    self.records.append(dict(random_loss=float(l0), adv_loss=float(l1)))
+
+# %% ../nbs/09_robust.ipynb #108879f2
+@patch
+def attack(self:LatentAdversarialTraining, x:torch.Tensor, y:torch.Tensor, g:torch.Generator|int|None=None,
+           model:nn.Module|None=None)->torch.Tensor: # default: the learner's model
+    "Adversarial members of S(x) for the model (in `attack_mode`; BN running statistics untouched)."
+    eps = float(self.ps.radius(self.eps)); model = self.learn.model if model is None else model
+    target = TrainModeForward(model) if self.attack_mode == 'train' else model
+    step = default_step_size(eps, self.steps) if self.step_size is None else self.step_size
+    kind = self.attack_loss or ('seg' if y.ndim > 1 else 'ce')
+    gen = g if isinstance(g, torch.Generator) else as_generator(self.seed if g is None else g, x.device)
+    u0 = self._start_point(x, eps, gen) if self.record else None
+    atk = self._inner_attack(target, eps, step, kind, gen)
+    before = bn_state(model) if self.check else None
+    x_adv = atk(x, y)
+    if self.check and not same_state(before, bn_state(model)):
+        raise AssertionError("the attack changed the classifier's batch-norm statistics or its train/eval mode")
+    if self.record: self._record_losses(target, x, y, u0, x_adv)
+    return x_adv
+
+# %% ../nbs/09_robust.ipynb #096fedf8
+@patch
+def before_batch(self:LatentAdversarialTraining):
+    if not self.training: return
+    x, y = self.xb[0], self.yb[0]
+    x_adv = self.attack(x, y, self._gen(x.device))
+    if self.loss == 'adv': self.learn.xb = (x_adv,); return
+    self._n = len(x)
+    if self.batches == 'separate': self._x_adv = x_adv; return   # the model sees x now, x_adv in `after_loss`
+    self.learn.xb, self.learn.yb = (torch.cat([x, x_adv]),), (torch.cat([y, y]),)
+
+# %% ../nbs/09_robust.ipynb #0e31a764
+@patch
+def after_loss(self:LatentAdversarialTraining):
+    if not self.training or self.loss != 'max': return
+    if self.batches == 'separate':
+        y = self.yb[0]
+        l_clean = per_example_loss(self.pred, y, self.ignore_index)
+        l_adv = per_example_loss(self.learn.model(self._x_adv), y, self.ignore_index)
+        self._x_adv = None
+    else:
+        l = per_example_loss(self.pred, self.yb[0], self.ignore_index); n = self._n
+        l_clean, l_adv = l[:n], l[n:]
+    loss = torch.maximum(l_clean, l_adv).mean()
+    self.learn.loss_grad = loss
+    self.learn.loss = loss.detach().clone()

@@ -4,6 +4,7 @@
 
 # %% ../nbs/06a_theory.ipynb #6eddd621
 from __future__ import annotations
+from fastcore.basics import patch
 import math
 from typing import Callable, Sequence
 import numpy as np
@@ -38,67 +39,103 @@ class LinearGaussianPairs:
     def beta(self)->float: "β that makes `CVAELoss('mse', β)` the negative ELBO: 2s²."; return 2 * self.s**2
     @property
     def lipschitz(self)->float: "Lipschitz constant of u ↦ A x + c + B u."; return float(self.b.max())
-    def sample(self, N:int, generator:torch.Generator|None=None)->tuple[torch.Tensor, torch.Tensor]:
-        "N pairs (x, x̃), float64."
-        x = torch.randn(N, self.n, generator=generator, dtype=torch.float64)
-        u = torch.randn(N, self.k, generator=generator, dtype=torch.float64)
-        eta = torch.randn(N, self.n, generator=generator, dtype=torch.float64)
-        return x, x @ self.A.T + self.c + u @ self.B.T + self.s * eta
     def residual(self, x, xt): return xt.double() - x.double() @ self.A.T - self.c
     def post_var(self)->torch.Tensor: "Posterior variances s²/(b²+s²)."; return self.s**2 / (self.b**2 + self.s**2)
-    def posterior_mean(self, x, xt)->torch.Tensor:
-        "Exact u_enc = E[u | x, x̃] (whitened: the prior is N(0, I))."
-        return self.residual(x, xt) @ self.Q * (self.b / (self.b**2 + self.s**2))
-    def kl(self, x, xt)->torch.Tensor:
-        "Per-pair KL(posterior ‖ prior)."
-        v = self.post_var()
-        return 0.5 * (v - 1 - v.log()).sum() + 0.5 * (self.posterior_mean(x, xt)**2).sum(1)
     def mean_kl(self)->float: "E KL = ½ Σ ln(1 + b²/s²)."; return float(0.5 * torch.log1p(self.b**2 / self.s**2).sum())
     def mean_sq_offset(self)->float: "E‖u_enc‖² = Σ b²/(b²+s²)."; return float((self.b**2 / (self.b**2 + self.s**2)).sum())
-    def log_likelihood(self, x, xt)->torch.Tensor:
-        "Exact log p(x̃ | x)."
-        C = self.B @ self.B.T + self.s**2 * torch.eye(self.n, dtype=torch.float64)
-        return torch.distributions.MultivariateNormal(torch.zeros(self.n, dtype=torch.float64), C).log_prob(self.residual(x, xt))
-    def elbo(self, rec_sse, kl, post_var_z)->torch.Tensor:
-        "ELBO from the sum of squares at the posterior mean, the KL and the posterior variances of z (Gaussian likelihood s²)."
-        sse = rec_sse + (self.b**2 * post_var_z).sum(-1)  # E_q‖x̃ − g(z)‖² for this generator
-        return -sse / (2 * self.s**2) - 0.5 * self.n * math.log(2 * math.pi * self.s**2) - kl
-    def reconstruction_error(self, x, xt)->torch.Tensor:
-        "Exact d(g(u_enc), x̃) per pair (per-coordinate MSE)."
-        return ((self.residual(x, xt) - self.posterior_mean(x, xt) @ self.B.T)**2).mean(1)
-    def approximation_error(self, x, xt, eps)->torch.Tensor:
-        "Exact min over ‖u‖ ≤ ε of per-coordinate MSE (trust-region solution by bisection); ε a number or one per pair."
-        rho = self.residual(x, xt); w = rho @ self.Q; b = self.b
-        eps = torch.as_tensor(eps, dtype=torch.float64).expand(len(x))
-        base = (rho**2).sum(1) - (w**2).sum(1)
-        u_unc = w / b
-        inside = u_unc.norm(dim=1) <= eps
-        lo = torch.zeros(len(x), dtype=torch.float64); hi = (b * w).norm(dim=1) / eps.clamp_min(1e-300) + 1.
-        for _ in range(200):
-            mid = (lo + hi) / 2
-            too_big = (b * w / (b**2 + mid[:, None])).norm(dim=1) > eps
-            lo, hi = torch.where(too_big, mid, lo), torch.where(too_big, hi, mid)
-        u = torch.where(inside[:, None], u_unc, b * w / (b**2 + hi[:, None]))
-        u = torch.where((eps == 0)[:, None], torch.zeros_like(u), u)
-        return (base + ((w - b * u)**2).sum(1)) / self.n
-    def expected_prior_reconstruction(self, x, xt)->torch.Tensor:
-        "Exact E_{u~N(0,I)} d(g(u), x̃) = (‖ρ‖² + ‖b‖²)/n."
-        return ((self.residual(x, xt)**2).sum(1) + (self.b**2).sum()) / self.n
-    def expected_approximation_error(self, x, xt, eps:float)->torch.Tensor:
-        "Exact E_{u~T_ε} d(g(u), x̃) under the prior truncated (projected) to the ball."
-        from scipy.stats import chi2
-        k, e2 = self.k, eps**2
-        emin = k * chi2.cdf(e2, k + 2) + e2 * (1 - chi2.cdf(e2, k))
-        return ((self.residual(x, xt)**2).sum(1) + (self.b**2).sum() / k * emin) / self.n
-    def oracle_cvae(self)->LinearCVAE:
-        "The optimal `LinearCVAE` (float64): prior N(0, I), exact posterior, generator A x + c + B z."
-        m = LinearCVAE(self.n, self.k).double()
-        D = self.b / (self.b**2 + self.s**2)
-        with torch.no_grad():
-            for p in m.parameters(): p.zero_()
-            m.prior_lv.bias.fill_(float(inv_bound_logvar(torch.tensor(0., dtype=torch.float64))))
-            m.rec_mu.weight.copy_(torch.cat([-(self.Q * D).T @ self.A, (self.Q * D).T], 1))
-            m.rec_mu.bias.copy_(-(self.Q * D).T @ self.c)
-            m.rec_lv.bias.copy_(inv_bound_logvar(self.post_var().log()))
-            m.gen_x.weight.copy_(self.A); m.gen_x.bias.copy_(self.c); m.gen_z.weight.copy_(self.B)
-        return m
+
+# %% ../nbs/06a_theory.ipynb #4c476276
+@patch
+def sample(self:LinearGaussianPairs, N:int, generator:torch.Generator|None=None)->tuple[torch.Tensor, torch.Tensor]:
+    "N pairs (x, x̃), float64."
+    x = torch.randn(N, self.n, generator=generator, dtype=torch.float64)
+    u = torch.randn(N, self.k, generator=generator, dtype=torch.float64)
+    eta = torch.randn(N, self.n, generator=generator, dtype=torch.float64)
+    return x, x @ self.A.T + self.c + u @ self.B.T + self.s * eta
+
+# %% ../nbs/06a_theory.ipynb #d15d81de
+@patch
+def posterior_mean(self:LinearGaussianPairs, x, xt)->torch.Tensor:
+    "Exact u_enc = E[u | x, x̃] (whitened: the prior is N(0, I))."
+    return self.residual(x, xt) @ self.Q * (self.b / (self.b**2 + self.s**2))
+
+# %% ../nbs/06a_theory.ipynb #deb361b5
+@patch
+def kl(self:LinearGaussianPairs, x, xt)->torch.Tensor:
+    "Per-pair KL(posterior ‖ prior)."
+    v = self.post_var()
+    return 0.5 * (v - 1 - v.log()).sum() + 0.5 * (self.posterior_mean(x, xt)**2).sum(1)
+
+# %% ../nbs/06a_theory.ipynb #17cb76d8
+@patch
+def log_likelihood(self:LinearGaussianPairs, x, xt)->torch.Tensor:
+    "Exact log p(x̃ | x)."
+    C = self.B @ self.B.T + self.s**2 * torch.eye(self.n, dtype=torch.float64)
+    return torch.distributions.MultivariateNormal(torch.zeros(self.n, dtype=torch.float64), C).log_prob(self.residual(x, xt))
+
+# %% ../nbs/06a_theory.ipynb #7d75c9f8
+@patch
+def elbo(self:LinearGaussianPairs, rec_sse, kl, post_var_z)->torch.Tensor:
+    "ELBO from the sum of squares at the posterior mean, the KL and the posterior variances of z (Gaussian likelihood s²)."
+    sse = rec_sse + (self.b**2 * post_var_z).sum(-1)  # E_q‖x̃ − g(z)‖² for this generator
+    return -sse / (2 * self.s**2) - 0.5 * self.n * math.log(2 * math.pi * self.s**2) - kl
+
+# %% ../nbs/06a_theory.ipynb #aee76e4f
+@patch
+def reconstruction_error(self:LinearGaussianPairs, x, xt)->torch.Tensor:
+    "Exact d(g(u_enc), x̃) per pair (per-coordinate MSE)."
+    return ((self.residual(x, xt) - self.posterior_mean(x, xt) @ self.B.T)**2).mean(1)
+
+# %% ../nbs/06a_theory.ipynb #e35098d1
+def _trust_region_multiplier(b, w, eps)->torch.Tensor:
+    "The multiplier λ ≥ 0 with ‖b w/(b² + λ)‖ = ε per pair, by 200 bisection steps (its upper end: the solution stays in the ball)."
+    lo = torch.zeros(len(w), dtype=torch.float64); hi = (b * w).norm(dim=1) / eps.clamp_min(1e-300) + 1.
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        too_big = (b * w / (b**2 + mid[:, None])).norm(dim=1) > eps
+        lo, hi = torch.where(too_big, mid, lo), torch.where(too_big, hi, mid)
+    return hi
+
+# %% ../nbs/06a_theory.ipynb #da2e1ab0
+@patch
+def approximation_error(self:LinearGaussianPairs, x, xt, eps)->torch.Tensor:
+    "Exact min over ‖u‖ ≤ ε of per-coordinate MSE (trust-region solution by bisection); ε a number or one per pair."
+    rho = self.residual(x, xt); w = rho @ self.Q; b = self.b
+    eps = torch.as_tensor(eps, dtype=torch.float64).expand(len(x))
+    base = (rho**2).sum(1) - (w**2).sum(1)
+    u_unc = w / b
+    inside = u_unc.norm(dim=1) <= eps
+    hi = _trust_region_multiplier(b, w, eps)
+    u = torch.where(inside[:, None], u_unc, b * w / (b**2 + hi[:, None]))
+    u = torch.where((eps == 0)[:, None], torch.zeros_like(u), u)
+    return (base + ((w - b * u)**2).sum(1)) / self.n
+
+# %% ../nbs/06a_theory.ipynb #4a44ac6f
+@patch
+def expected_prior_reconstruction(self:LinearGaussianPairs, x, xt)->torch.Tensor:
+    "Exact E_{u~N(0,I)} d(g(u), x̃) = (‖ρ‖² + ‖b‖²)/n."
+    return ((self.residual(x, xt)**2).sum(1) + (self.b**2).sum()) / self.n
+
+# %% ../nbs/06a_theory.ipynb #0d1c7cfa
+@patch
+def expected_approximation_error(self:LinearGaussianPairs, x, xt, eps:float)->torch.Tensor:
+    "Exact E_{u~T_ε} d(g(u), x̃) under the prior truncated (projected) to the ball."
+    from scipy.stats import chi2
+    k, e2 = self.k, eps**2
+    emin = k * chi2.cdf(e2, k + 2) + e2 * (1 - chi2.cdf(e2, k))
+    return ((self.residual(x, xt)**2).sum(1) + (self.b**2).sum() / k * emin) / self.n
+
+# %% ../nbs/06a_theory.ipynb #d4808d53
+@patch
+def oracle_cvae(self:LinearGaussianPairs)->LinearCVAE:
+    "The optimal `LinearCVAE` (float64): prior N(0, I), exact posterior, generator A x + c + B z."
+    m = LinearCVAE(self.n, self.k).double()
+    D = self.b / (self.b**2 + self.s**2)
+    with torch.no_grad():
+        for p in m.parameters(): p.zero_()
+        m.prior_lv.bias.fill_(float(inv_bound_logvar(torch.tensor(0., dtype=torch.float64))))
+        m.rec_mu.weight.copy_(torch.cat([-(self.Q * D).T @ self.A, (self.Q * D).T], 1))
+        m.rec_mu.bias.copy_(-(self.Q * D).T @ self.c)
+        m.rec_lv.bias.copy_(inv_bound_logvar(self.post_var().log()))
+        m.gen_x.weight.copy_(self.A); m.gen_x.bias.copy_(self.c); m.gen_z.weight.copy_(self.B)
+    return m

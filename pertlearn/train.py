@@ -4,6 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #37569586
 from __future__ import annotations
+from fastcore.basics import patch
 import hashlib, json, time
 from functools import partial
 from pathlib import Path
@@ -29,6 +30,7 @@ def piecewise(xs, ys):
     if len(xs) != len(ys) or len(xs) == 0 or (np.diff(xs) < 0).any(): raise ValueError("knots must be non-empty, paired and sorted")
     return lambda t: float(np.interp(t, xs, ys))
 
+# %% ../nbs/05_train.ipynb #98dd043e
 def reference_schedules(epochs:int, # total epochs of the run
                         lr_max:float=8e-4, # peak learning rate
                         beta_max:float=1.0, # final β
@@ -64,6 +66,7 @@ class LossTerm(Metric):
     @property
     def name(self): return self.key
 
+# %% ../nbs/05_train.ipynb #7225b17e
 class _EpochOnce(Callback):
     "Base for callbacks whose `epoch_end` must not run for epochs skipped on resumption."
     def after_cancel_epoch(self): self._skipped = True
@@ -72,6 +75,7 @@ class _EpochOnce(Callback):
         self._skipped = False
     def epoch_end(self): pass
 
+# %% ../nbs/05_train.ipynb #ac17b2ff
 class History(_EpochOnce):
     "Per-epoch averages of loss, reconstruction and KL on training and validation batches, and the validation negative ELBO."
     order = 60
@@ -79,27 +83,38 @@ class History(_EpochOnce):
                  seed:int=0): # seed of the z draws behind `valid_nelbo` (their own generator)
         self.rows, self.nelbo, self.seed = [], nelbo, int(seed)
     def before_epoch(self): self.acc = {}; self.t0 = time.time(); self._g = None
-    def _add(self, key, v, bs):
-        a = self.acc.setdefault(key, [0., 0]); a[0] += float(v) * bs; a[1] += bs
-    def after_batch(self):
-        bs = len(self.yb[0]); split = 'train' if self.training else 'valid'
-        last = self.learn.loss_func.last
-        for k, v in (('loss', self.loss.detach()), ('recon', last['recon']), ('kl', last['kl'])): self._add(f'{split}_{k}', v, bs)
-        if not self.training and self.nelbo and isinstance(self.pred, CVAEOutput): self._add('valid_nelbo', self.valid_nelbo(), bs)
-    @torch.no_grad()
-    def valid_nelbo(self)->float:
-        "Mean over the batch of recon(g(z, x), x̃) + KL(q‖p) with z ~ q(z|x, x̃) drawn from this epoch's own generator."
-        out = self.pred
-        if self._g is None: self._g = as_generator(derive_seed(self.seed, 'valid_nelbo', self.epoch), out.mu_q.device)
-        z = reparameterize(out.mu_q, out.logvar_q, self._g)
-        m = getattr(self.model, 'module', self.model)   # the CVAE itself: under DistributedDataParallel
-        m = getattr(m, 'cvae', m)                       # and inside the distributed chapter's noise-input wrapper
-        rec = recon_loss(m.generator(z, self.xb[0]), self.yb[0], self.learn.loss_func.recon)
-        return float((rec + kl_gaussian(out.mu_q, out.logvar_q, out.mu_p, out.logvar_p)).mean())
-    def epoch_end(self):
-        row = dict(epoch=self.epoch, **{k: s / max(1, n) for k, (s, n) in self.acc.items()},
-                   beta=float(self.learn.loss_func.beta), lr=float(self.opt.hypers[0]['lr']), seconds=time.time() - self.t0)
-        self.rows.append(row)
+
+# %% ../nbs/05_train.ipynb #7691fdc1
+@patch
+def _add(self:History, key, v, bs):
+    a = self.acc.setdefault(key, [0., 0]); a[0] += float(v) * bs; a[1] += bs
+
+@patch
+def after_batch(self:History):
+    bs = len(self.yb[0]); split = 'train' if self.training else 'valid'
+    last = self.learn.loss_func.last
+    for k, v in (('loss', self.loss.detach()), ('recon', last['recon']), ('kl', last['kl'])): self._add(f'{split}_{k}', v, bs)
+    if not self.training and self.nelbo and isinstance(self.pred, CVAEOutput): self._add('valid_nelbo', self.valid_nelbo(), bs)
+
+# %% ../nbs/05_train.ipynb #885b39f8
+@patch
+@torch.no_grad()
+def valid_nelbo(self:History)->float:
+    "Mean over the batch of recon(g(z, x), x̃) + KL(q‖p) with z ~ q(z|x, x̃) drawn from this epoch's own generator."
+    out = self.pred
+    if self._g is None: self._g = as_generator(derive_seed(self.seed, 'valid_nelbo', self.epoch), out.mu_q.device)
+    z = reparameterize(out.mu_q, out.logvar_q, self._g)
+    m = getattr(self.model, 'module', self.model)   # the CVAE itself: under DistributedDataParallel
+    m = getattr(m, 'cvae', m)                       # and inside the distributed chapter's noise-input wrapper
+    rec = recon_loss(m.generator(z, self.xb[0]), self.yb[0], self.learn.loss_func.recon)
+    return float((rec + kl_gaussian(out.mu_q, out.logvar_q, out.mu_p, out.logvar_p)).mean())
+
+# %% ../nbs/05_train.ipynb #4ffbb07a
+@patch
+def epoch_end(self:History):
+    row = dict(epoch=self.epoch, **{k: s / max(1, n) for k, (s, n) in self.acc.items()},
+               beta=float(self.learn.loss_func.beta), lr=float(self.opt.hypers[0]['lr']), seconds=time.time() - self.t0)
+    self.rows.append(row)
 
 # %% ../nbs/05_train.ipynb #84bb9c2f
 def _opt_tensors(opt)->tuple[dict, dict]:
@@ -111,6 +126,7 @@ def _opt_tensors(opt)->tuple[dict, dict]:
             else: meta['state'].setdefault(str(pid), {})[k] = v
     return tensors, meta
 
+# %% ../nbs/05_train.ipynb #59d10fe2
 def _opt_load(opt, tensors:dict, meta:dict):
     "Inverse of `_opt_tensors`."
     state = {}
@@ -120,6 +136,7 @@ def _opt_load(opt, tensors:dict, meta:dict):
     for pid, st in meta['state'].items(): state.setdefault(int(pid), {}).update(st)
     opt.load_state_dict({'state': state, 'param_groups': meta['param_groups']})
 
+# %% ../nbs/05_train.ipynb #9304da8c
 class Checkpoint(_EpochOnce):
     "After each epoch, atomically save model, optimizer, RNG state and history to `path/last.safetensors` (+ .json)."
     order = 70
@@ -137,6 +154,7 @@ class Checkpoint(_EpochOnce):
         save_tensors(self.file, t, dict(epoch=self.epoch, n_epoch=self.n_epoch, opt=om, history=hist,
                                         beta=float(self.learn.loss_func.beta), config=self.config, train=self.train))
 
+# %% ../nbs/05_train.ipynb #e8d7ce7b
 def load_checkpoint(learn:Learner, path)->int:
     "Restore a `Checkpoint` into `learn` (model, optimizer, RNG, history); returns the epoch to start from."
     tensors, meta = load_tensors(Path(path)/'last.safetensors', 'cpu')
@@ -160,6 +178,7 @@ def _digest(*arrays)->str:
     for a in arrays: h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
 
+# %% ../nbs/05_train.ipynb #70f59d5b
 def run_fingerprint(model:CVAE, dls, epochs:int, sch:dict, recon:str)->dict:
     "What shapes a training run besides the caller's config: schedules, loaders, first validation batch, model, version."
     import pertlearn
@@ -174,6 +193,7 @@ def run_fingerprint(model:CVAE, dls, epochs:int, sch:dict, recon:str)->dict:
         fp['valid_data'] = _digest(*[t.detach().cpu().float().numpy() for t in next(iter(dls.valid))])
     return fp
 
+# %% ../nbs/05_train.ipynb #d20bef3a
 def checkpoint_mismatch(path, # checkpoint folder
                         config:dict, # the caller's config of the new run
                         train:dict, # `run_fingerprint` of the new run
@@ -193,10 +213,12 @@ class ReleaseMemory(Callback):
     def after_epoch(self):
         if self.mark is not None and rss_bytes() - self.mark > self.slack: release_memory(); self.mark = rss_bytes()
 
+# %% ../nbs/05_train.ipynb #6326c885
 def adam(params, **kw):
     "PyTorch's Adam, fused (one kernel for all parameters: ~10× faster steps on CPU for a 7M-parameter model)."
     return torch.optim.Adam(params, fused=True, **kw)
 
+# %% ../nbs/05_train.ipynb #c24f8f90
 class TableProgress(ProgressCallback):
     "fastai's progress bar with a readable console table: fixed-width columns, no rows for epochs skipped on resumption."
     def _write_stats(self, log):
@@ -207,6 +229,7 @@ class TableProgress(ProgressCallback):
         vals = [f'{l:.6g}' if isinstance(l, float) else str(l) for l in log]
         self.mbar.write([v.ljust(11) for v in vals], table=True)
 
+# %% ../nbs/05_train.ipynb #bd0a7018
 def cvae_learner(model:CVAE, dls, recon:str='bce', cbs=None, progress:bool=True)->Learner:
     "A fastai `Learner` for a CVAE on pair loaders yielding (x, x̃, x̃): Adam, the negative ELBO, recon/KL metrics."
     learn = Learner(dls, model, loss_func=CVAELoss(recon), opt_func=partial(OptimWrapper, opt=adam),
@@ -216,6 +239,22 @@ def cvae_learner(model:CVAE, dls, recon:str='bce', cbs=None, progress:bool=True)
     else: learn.logger = lambda *a, **k: None   # quiet: no per-epoch lists printed either
     return learn
 
+# %% ../nbs/05_train.ipynb #4f191c08
+def _resume(learn:Learner, ckpt_dir, config, fp:dict, on_mismatch:str, epochs:int)->int:
+    "The epoch to start from: after the checkpoint in `ckpt_dir` if it belongs to this run (restored into `learn`), else 0."
+    if not (Path(ckpt_dir)/'last.safetensors').exists(): return 0
+    diff = checkpoint_mismatch(ckpt_dir, dict(config or {}), fp)
+    if diff and on_mismatch == 'error':
+        shown = '; '.join(f"{k}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in list(diff.items())[:8])
+        raise ValueError(f"the checkpoint in {Path(ckpt_dir).name}/ belongs to a different run ({shown}); "
+                         f"resuming would return that run's weights. Start afresh (resume=False, or --overwrite on the "
+                         f"command line) or write to another folder")
+    if diff: return 0
+    start = load_checkpoint(learn, ckpt_dir)
+    if start > 0: print(f"resuming from epoch {start} of {epochs} (checkpoint {Path(ckpt_dir).name}/last.safetensors)")
+    return start
+
+# %% ../nbs/05_train.ipynb #f3da078a
 def train_cvae(model:CVAE, dls, # the model and fastai DataLoaders of pairs
                epochs:int, lr_max:float=8e-4, beta_max:float=1.0,
                recon:str='bce', # 'bce' or 'mse'
@@ -235,17 +274,7 @@ def train_cvae(model:CVAE, dls, # the model and fastai DataLoaders of pairs
     if ckpt_dir is not None: extra.append(Checkpoint(ckpt_dir, config, fp))
     learn = cvae_learner(model, dls, recon, extra + list(cbs or []), progress)
     if not progress: learn.logger = lambda *a, **k: None   # no bar and no raw per-epoch lists: `learn.recorder` keeps the values
-    start = 0
-    if ckpt_dir is not None and resume and (Path(ckpt_dir)/'last.safetensors').exists():
-        diff = checkpoint_mismatch(ckpt_dir, dict(config or {}), fp)
-        if diff and on_mismatch == 'error':
-            shown = '; '.join(f"{k}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in list(diff.items())[:8])
-            raise ValueError(f"the checkpoint in {Path(ckpt_dir).name}/ belongs to a different run ({shown}); "
-                             f"resuming would return that run's weights. Start afresh (resume=False, or --overwrite on the "
-                             f"command line) or write to another folder")
-        if not diff:
-            start = load_checkpoint(learn, ckpt_dir)
-            if start > 0: print(f"resuming from epoch {start} of {epochs} (checkpoint {Path(ckpt_dir).name}/last.safetensors)")
+    start = _resume(learn, ckpt_dir, config, fp, on_mismatch, epochs) if ckpt_dir is not None and resume else 0
     if start < epochs: learn.fit(epochs, start_epoch=start)
     return learn
 

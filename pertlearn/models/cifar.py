@@ -23,6 +23,7 @@ def _bn_factor(bn:nn.BatchNorm2d)->float:
         if bn.momentum is None: f = 1.0 / float(bn.num_batches_tracked)
     return f
 
+# %% ../../nbs/01a_models.cifar.ipynb #69ac1245
 class _BNReLUConv(torch.autograd.Function):
     "conv(relu(batch_norm(x))) in training mode that saves x and the batch statistics, not the ReLU output: backward recomputes it."
     @staticmethod
@@ -54,6 +55,7 @@ class _BNReLUConv(torch.autograd.Function):
                                                                       [nx, nbw and bw is not None, nbb and bb is not None])
         return gx, gbw, gbb, gcw, gcb, None, None, None, None, None, None, None, None
 
+# %% ../../nbs/01a_models.cifar.ipynb #b9ad35c3
 def bn_relu_conv(bn:nn.BatchNorm2d, conv:nn.Conv2d, x:torch.Tensor, recompute:bool=True)->torch.Tensor:
     "`conv(relu(bn(x)))`; with `recompute`, a training step stores x and not the ReLU output (recomputed in backward)."
     if (recompute and bn.training and torch.is_grad_enabled() and type(conv) is nn.Conv2d and conv.padding_mode == 'zeros'
@@ -81,17 +83,20 @@ class Bottleneck(nn.Module):
         h = bn_relu_conv(b[0], b[2], x); h = bn_relu_conv(b[3], b[5], h)
         return bn_relu_conv(b[6], b[8], h).add_(x)
 
+# %% ../../nbs/01a_models.cifar.ipynb #b02bd6bf
 def _trunk(ci, ch, mid, n_blocks, co, recompute=True):
     "conv ci→ch, `n_blocks` bottlenecks, BN-ReLU-conv ch→co (all 3×3, full resolution)."
     return nn.Sequential(nn.Conv2d(ci, ch, 3, padding=1), *[Bottleneck(ch, mid, recompute) for _ in range(n_blocks)],
                          nn.BatchNorm2d(ch), nn.ReLU(inplace=True), nn.Conv2d(ch, co, 3, padding=1))
 
+# %% ../../nbs/01a_models.cifar.ipynb #9e285132
 def _run_trunk(trunk:nn.Sequential, x, recompute:bool):
     "`trunk(x)`, its final BN-ReLU-conv through `bn_relu_conv` (the trunk stays a plain `Sequential` for `folded_batchnorm`)."
     if not (recompute and trunk[-3].training and torch.is_grad_enabled()): return trunk(x)
     for layer in trunk[:-3]: x = layer(x)
     return bn_relu_conv(trunk[-3], trunk[-1], x)
 
+# %% ../../nbs/01a_models.cifar.ipynb #d0df90b5
 class ResidualEncoder(nn.Module):
     "Residual trunk to `head_ch` channels, flattened into linear heads for a Gaussian's mean and bounded log-variance."
     def __init__(self, in_ch:int, latent:int, size:int=32, ch:int=64, mid:int=16, n_blocks:int=4, head_ch:int=16, recompute:bool=True):

@@ -60,6 +60,7 @@ class _WideBlock(nn.Module):
         o = self.conv2(self.drop(F.relu(self.bn2(self.conv1(o)))))
         return o + sc
 
+# %% ../../nbs/01a_models.classifiers.ipynb #48b39235
 class WideResNet(nn.Module):
     "WRN-`depth`-`widen` for 32×32 images in [0, 1] (WRN-28-10 by default, as the reference's CIFAR classifier); returns logits."
     def __init__(self, depth:int=28, # 6n + 4 layers: n blocks per stage
@@ -98,6 +99,7 @@ class _BasicBlock(nn.Module):
         o = F.relu(self.bn1(self.conv1(x)))
         return F.relu(self.bn2(self.conv2(o)) + self.short(x))
 
+# %% ../../nbs/01a_models.classifiers.ipynb #2a3353a4
 class CifarResNet(nn.Module):
     "A small ResNet for 32×32 images in [0, 1] (ResNet-20 by default: 3 stages of (depth − 2)/6 blocks); returns logits."
     def __init__(self, depth:int=20, # 6n + 2: 20, 32, 44, 56, ...
@@ -120,6 +122,7 @@ class CifarResNet(nn.Module):
 # %% ../../nbs/01a_models.classifiers.ipynb #15e6d256
 def _double_conv(ci, co): return nn.Sequential(*_conv_bn(ci, co), *_conv_bn(co, co))
 
+# %% ../../nbs/01a_models.classifiers.ipynb #0f091c3c
 class UNet(nn.Module):
     "U-Net segmenter for images in [0, 1] of any size: per-pixel logits (batch, classes, H, W)."
     def __init__(self, num_classes:int=36, # classes (36: the reference's 35 materials + other)
@@ -149,6 +152,7 @@ class UNet(nn.Module):
         for up, dec in zip(self.up, self.dec): h = dec(torch.cat([up(h), skips.pop()], 1))
         return self.out(h)[..., :H, :W]
 
+# %% ../../nbs/01a_models.classifiers.ipynb #0f38bf37
 class SegCrossEntropy(nn.Module):
     "Cross-entropy over pixels whose label is not `ignore_index`: the mean over valid pixels, or one mean per image."
     def __init__(self, ignore_index:int=-100, # label of pixels that do not count
@@ -170,6 +174,7 @@ class SegCrossEntropy(nn.Module):
 # %% ../../nbs/01a_models.classifiers.ipynb #1f2c3fcb
 CLASSIFIERS = {c.__name__: c for c in (MNISTConvNet, WideResNet, CifarResNet, UNet)}
 
+# %% ../../nbs/01a_models.classifiers.ipynb #2ee59e97
 def save_classifier(model:nn.Module, # one of `CLASSIFIERS`, with its `hparams`
                     path, # the .safetensors file to write (the JSON goes beside it)
                     **extra): # more JSON fields (e.g. the training method)
@@ -179,6 +184,7 @@ def save_classifier(model:nn.Module, # one of `CLASSIFIERS`, with its `hparams`
     if name not in CLASSIFIERS or not hasattr(model, 'hparams'): raise ValueError(f"save_classifier knows {', '.join(CLASSIFIERS)}; got {name}")
     save_tensors(path, model.state_dict(), dict(arch=name, hparams=model.hparams, inputs='images in [0, 1], (batch, C, H, W)', **extra))
 
+# %% ../../nbs/01a_models.classifiers.ipynb #569419d7
 def load_classifier(path, # a .safetensors file written by `save_classifier`
                     device='cpu')->nn.Module:
     "The saved classifier, in eval mode on `device` (nothing is unpickled)."

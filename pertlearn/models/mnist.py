@@ -21,6 +21,7 @@ class PreActBlock(nn.Sequential):
         super().__init__(nn.BatchNorm2d(ci), nn.ReLU(),
                          nn.Conv2d(ci, co, k, stride=stride, padding=k//2, padding_mode='reflect'))
 
+# %% ../../nbs/01a_models.mnist.ipynb #429f1045
 class ConvEncoder(nn.Module):
     "Two pre-activation conv blocks then linear heads to a Gaussian's mean and (bounded) log-variance."
     def __init__(self, in_ch:int, latent:int, size:int=42, ch:int=32):

@@ -22,6 +22,7 @@ def _n_down(h:int, w:int, max_cells:int=256)->int:
     while math.ceil(h / 2**n) * math.ceil(w / 2**n) > max_cells and min(h, w) / 2**n >= 4: n += 1
     return n
 
+# %% ../../nbs/01a_models.pairs.ipynb #ad2208e3
 class _DownEncoder(nn.Module):
     "Conv stem, `n_down` stride-2 pre-activation blocks, linear heads to a Gaussian's mean and bounded log-variance."
     def __init__(self, in_ch, latent, h, w, ch, n_down):
@@ -34,6 +35,7 @@ class _DownEncoder(nn.Module):
         h = self.body(x)
         return self.mu(h), bound_logvar(self.logvar(h))
 
+# %% ../../nbs/01a_models.pairs.ipynb #04742d98
 @register_cvae('conv_pairs')
 class ConvPairCVAE(CVAE):
     "Convolutional CVAE for any image size and channel count: strided encoders; g(z, x) = σ(logit x + head([x, upsampled z map]))."
