@@ -11,10 +11,12 @@ import nbformat
 from ..utils import atomic_write_text, output_folder, write_marker, read_marker, MARKER
 
 # %% auto #0
-__all__ = ['SKIP_FLAGS', 'FIGURE_DPI', 'MATHJAX_CONFIG', 'MATHJAX_CDN', 'DOCS_EXTRA', 'DOCS_FILES', 'chapters', 'title_of',
-           'md_inline', 'skipped', 'prepare', 'for_display', 'figure_env', 'execute_notebook', 'merge_streams',
-           'clean_outputs', 'draws_figure', 'output_problems', 'repo_root', 'save_outputs', 'mathjax_dir',
-           'copy_mathjax', 'render_notebook', 'build_docs', 'docs_sources', 'chapter_list']
+__all__ = ['SKIP_FLAGS', 'FIGURE_DPI', 'KERNEL_QUIET', 'MATHJAX_CONFIG', 'MATHJAX_CDN', 'DOCS_EXTRA', 'MATHJAX_FONTS',
+           'DOCS_FILES', 'chapters', 'title_of', 'md_inline', 'skipped', 'prepare', 'for_display', 'figure_env',
+           'execute_notebook', 'merge_streams', 'clean_outputs', 'draws_figure', 'output_problems', 'repo_root',
+           'save_outputs', 'mathjax_dir', 'copy_mathjax', 'for_reader', 'notebook_html', 'module_of', 'defined_names',
+           'api_markdown', 'api_entry', 'add_api_docs', 'link_target', 'plan_site', 'rewrite_links', 'check_links',
+           'search_entries', 'render_page', 'build_docs', 'docs_sources', 'chapter_list']
 
 # %% ../../nbs/91_app.docs.ipynb #19dba97f
 def chapters(nbs:str|Path='nbs', # folder of the chapter notebooks
@@ -57,6 +59,7 @@ def skipped(cell, skip_flags=SKIP_FLAGS)->bool:
     f = _flags(cell.source)
     return bool(f & set(skip_flags)) or 'eval: false' in f
 
+# %% ../../nbs/91_app.docs.ipynb #b8394e5b
 def prepare(nb, skip_flags=SKIP_FLAGS)->object:
     "Mark cells to skip at execution (`skip-execution` tag) like `nbdev-test` does; returns `nb`."
     for c in nb.cells:
@@ -80,6 +83,7 @@ def for_display(nb)->object:
 
 # %% ../../nbs/91_app.docs.ipynb #6aff99ec
 FIGURE_DPI = 80
+KERNEL_QUIET = ['--IPKernelApp.log_level=ERROR']   # kernel arguments: no start-up log warnings (e.g. 'running over TCP without encryption')
 
 _SETUP = """\
 import random as _r, warnings as _w
@@ -107,6 +111,7 @@ def figure_env(dpi:int=FIGURE_DPI):
         else: os.environ['MATPLOTLIBRC'] = old
         shutil.rmtree(d, ignore_errors=True)
 
+# %% ../../nbs/91_app.docs.ipynb #0107b766
 def execute_notebook(nb, # notebook (executed in place)
             cwd:str|Path, # working directory of the kernel: the notebook's folder
             timeout:int=600, # seconds per cell
@@ -120,7 +125,7 @@ def execute_notebook(nb, # notebook (executed in place)
     nb.cells.insert(0, setup); err = None
     try:
         with figure_env(): NotebookClient(nb, timeout=timeout, kernel_name=kernel, skip_cells_with_tag='skip-execution',
-                                         resources={'metadata': {'path': str(cwd)}}).execute()
+                                         extra_arguments=KERNEL_QUIET, resources={'metadata': {'path': str(cwd)}}).execute()
     except CellExecutionError as e: err = str(e).strip().splitlines()[-1][:300]
     finally: nb.cells.remove(setup)
     for c in nb.cells:   # leave the cell metadata as it was
@@ -132,6 +137,7 @@ def execute_notebook(nb, # notebook (executed in place)
 
 # %% ../../nbs/91_app.docs.ipynb #6c1be2f9
 _WARNING_LINE = re.compile(r'^\S.*\b\w*Warning\b.*$|^\[\w+\] WARNING \|')   # Python warnings; Jupyter's log warnings
+_DEV_PATH = re.compile(r'(?:\.\./)+\.[\w-]+/')   # a development folder reached from a run folder, e.g. ../../.devdata/
 
 def _scrub(text:str, root:str|Path|None)->str:
     "Text with machine paths made relative or generic and carriage-return progress debris removed."
@@ -142,7 +148,7 @@ def _scrub(text:str, root:str|Path|None)->str:
     text = re.sub(re.escape(tempfile.gettempdir().rstrip('/')) + r'/[^\s\'"/]+', '<tmp>', text)
     home = os.path.expanduser('~')
     if len(home) > 1: text = re.sub(re.escape(home) + r'(?![\w.-])', '~', text)
-    return text
+    return _DEV_PATH.sub('PATH/', text)
 
 def _drop_warnings(text:str)->str:
     "stderr text without Python warning lines (and the source line each one quotes)."
@@ -154,6 +160,7 @@ def _drop_warnings(text:str)->str:
         out.append(l)
     return '\n'.join(out)
 
+# %% ../../nbs/91_app.docs.ipynb #882af418
 def merge_streams(outputs:list)->list:
     "`outputs` with consecutive stream outputs of the same name (stdout, stderr) joined into one (however the kernel chunked them)."
     out = []
@@ -215,6 +222,7 @@ def draws_figure(src:str)->bool:
             if f.attr in _DRAW_CALLS: return True
     return False
 
+# %% ../../nbs/91_app.docs.ipynb #3b8b1871
 def _texts(o)->list[str]:
     if o.output_type == 'stream': return [o.text]
     if o.output_type == 'error': return ['Traceback: ' + o.get('ename', '')]
@@ -238,6 +246,7 @@ def output_problems(nb, name:str='notebook', skip_flags=SKIP_FLAGS)->list[str]:
                 if w in t: out.append(f"{name} cell {i}: {w!r} in output")
     return out
 
+# %% ../../nbs/91_app.docs.ipynb #52afbd09
 def repo_root(path:str|Path)->Path:
     "The git checkout holding `path`, else its folder: what machine paths in outputs are made relative to."
     path = Path(path).resolve()
@@ -259,6 +268,8 @@ def save_outputs(path:str|Path, # notebook to execute and write back
 MATHJAX_CONFIG = 'TeX-AMS-MML_HTMLorMML-full,Safe'
 MATHJAX_CDN = f'https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/MathJax.js?config={MATHJAX_CONFIG}'
 DOCS_EXTRA = "pip install 'pertlearn[docs]'"
+MATHJAX_FONTS = ('<script>window.MathJax = {"HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null},'
+                 ' SVG: {font: "STIX-Web"}, MathMenu: {showFontMenu: false}};</script>\n')
 
 def mathjax_dir()->Path|None:
     "The MathJax 2 files shipped by `jupyter-server-mathjax` (located without importing it), or None."
@@ -277,11 +288,15 @@ def copy_mathjax(out:str|Path)->str:
         shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns('*.py', '__pycache__'))
     return f'mathjax/MathJax.js?config={MATHJAX_CONFIG}'
 
-_NAV = '<nav style="font-family:system-ui,sans-serif;padding:.5rem 1rem;border-bottom:1px solid #ddd"><a href="index.html">{name}</a> · <a href="chapters.html">Chapters</a>{extra}</nav>'
-
-def _link_pages(body:str)->str:
-    "Links to notebooks (`nbs/01_x.ipynb`, `01_x.ipynb`, `../index.ipynb`) point to their rendered pages."
-    return re.sub(r'href="(?:\.\./|\./)?(?:nbs/)?([\w.\-]+)\.ipynb(#[^"]*)?"', lambda m: f'href="{m[1]}.html{m[2] or ""}"', body)
+# %% ../../nbs/91_app.docs.ipynb #d9f09a33
+def for_reader(nb, # a notebook (changed in place)
+               root:str|Path|None=None, # the repository folder: paths under it become relative
+              )->object:
+    "`for_display`, and no front matter, development paths or output debris; returns `nb`."
+    nb.cells = [c for c in nb.cells if not (c.cell_type == 'raw' and c.source.lstrip().startswith('---'))]
+    for c in nb.cells:
+        if c.cell_type == 'code': c.source = _DEV_PATH.sub('PATH/', c.source)
+    return for_display(clean_outputs(nb, root))
 
 @functools.lru_cache(maxsize=4)
 def _exporter(mathjax_url:str):
@@ -289,45 +304,349 @@ def _exporter(mathjax_url:str):
     from nbconvert import HTMLExporter
     return HTMLExporter(template_name='lab', embed_images=True, mathjax_url=mathjax_url, exclude_input_prompt=True, exclude_output_prompt=True)
 
-def render_notebook(path:str|Path, # notebook to render
-                    out:str|Path, # HTML file to write
-                    execute:bool=False, # execute it first (cells flagged like nbdev-test skips are not run)
-                    timeout:int=600, # seconds per cell
-                    kernel:str='python3', # Jupyter kernel name
-                    mathjax_url:str=MATHJAX_CDN, # where pages load MathJax from
-                    nav:str='')->dict:
-    "Render one notebook (its saved outputs, or executed first) to HTML; returns its title, summary and any execution error."
-    path = Path(path); nb = nbformat.read(path, as_version=4); err = None
-    title, summary = title_of(nb)
-    if execute:
-        err = execute_notebook(nb, path.parent, timeout, kernel)
-        clean_outputs(nb, repo_root(path))
-    for_display(nb)
-    body, _ = _exporter(mathjax_url).from_notebook_node(nb, resources={'metadata': {'name': title or path.stem, 'path': str(path.parent)}})
-    body = _link_pages(re.sub(r'<script src="https://[^"]*require[^"]*"></script>\s*', '', body))   # no widgets: no require.js from a CDN
-    if nav: body = re.sub(r'(<body[^>]*>)', lambda m: m[1] + nav, body, count=1)
-    atomic_write_text(out, body)
-    return dict(notebook=path.name, html=Path(out).name, title=title or path.stem, summary=summary, error=err)
+def notebook_html(nb, # a notebook ready to show (`for_reader`)
+                  folder:str|Path='.', # the folder its Markdown images are found in
+                  mathjax_url:str=MATHJAX_CDN, # where the page loads MathJax from
+                  title:str='')->str:
+    "nbconvert's HTML page of `nb`: saved outputs, images embedded, maths in the fonts that ship, no require.js."
+    body, _ = _exporter(mathjax_url).from_notebook_node(nb, resources={'metadata': {'name': title, 'path': str(folder)}})
+    for c in nb.cells:   # nbconvert sanitizes raw HTML cells: the API reference goes in after
+        if c.cell_type == 'raw' and 'pl_html' in c.metadata: body = body.replace(c.source, c.metadata['pl_html'], 1)
+    body = re.sub(r'<script src="https://[^"]*require[^"]*"></script>\s*', '', body)
+    return re.sub(r'<head[^>]*>', lambda m: m[0] + '\n' + MATHJAX_FONTS, body, count=1)
 
-# %% ../../nbs/91_app.docs.ipynb #40393622
-_LIST = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{name}: chapters</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:52rem;margin:0 auto;padding:0 1rem 2rem;line-height:1.5}}
-li{{margin:.6rem 0}} .s{{color:#555;display:block}} .e{{color:#b00}} nav{{margin:0 -1rem}}</style></head>
-<body>{nav}<h1>{name}: chapters</h1>
-<p>The chapters in reading order, rendered by <code>pertlearn docs</code> with {how}.</p>
-<ol>
-{items}
-</ol></body></html>
+# %% ../../nbs/91_app.docs.ipynb #5633175a
+def module_of(nb, lib:str='pertlearn')->str|None:
+    "The module a chapter exports to (`#| default_exp x.y` gives `pertlearn.x.y`), or None."
+    for c in nb.cells:
+        m = re.search(r'^\s*#\|\s*default_exp\s+(\S+)', c.source, re.M) if c.cell_type == 'code' else None
+        if m: return f"{lib}.{m[1]}"
+    return None
+
+def defined_names(src:str)->list[str]:
+    "The top-level names a cell's code defines (functions, classes, assignments), in order."
+    try: tree = ast.parse('\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('%', '!'))))
+    except SyntaxError: return []
+    out = []
+    for n in tree.body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): out.append(n.name)
+        elif isinstance(n, (ast.Assign, ast.AnnAssign)):
+            for tg in (n.targets if isinstance(n, ast.Assign) else [n.target]):
+                out += [e.id for e in ast.walk(tg) if isinstance(e, ast.Name) and e.id not in out]
+    return out
+
+def api_markdown(obj, name:str)->str:
+    "nbdev's `show_doc` of `obj` as Markdown, without its source link, rule and heading (the page makes its own)."
+    if callable(obj):
+        from nbdev.showdoc import show_doc
+        md = show_doc(obj, name=name)._repr_markdown_()
+        if isinstance(obj, type): md = md.replace(f'def {name}(', f'class {name}(', 1)
+    else:
+        r = repr(obj); md = f"```python\n{name} = {r if len(r) <= 300 else r[:300] + ' ...'}\n```"
+    md = re.sub(r'^\[source\]\(.*$', '', md, flags=re.M)
+    return re.sub(r'^(?:---|#{1,6} .*)\s*$', '', md, flags=re.M).strip()
+
+# %% ../../nbs/91_app.docs.ipynb #70485c18
+def api_entry(obj, name:str, level:int=4)->str:
+    "One name's reference as HTML, anchored by the name; a class's public methods with docstrings follow it."
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+    try: md = api_markdown(obj, name)
+    except Exception as e: md = f"`{name}`: no reference ({type(e).__name__})"
+    out = (f'<div class="pl-api" id="{html.escape(name)}"><h{level} class="pl-api-name"><code>{html.escape(name)}</code>'
+           f'<a class="anchor-link" href="#{html.escape(name)}">¶</a></h{level}>{markdown2html_mistune(md)}</div>')
+    if isinstance(obj, type):
+        for k, v in vars(obj).items():
+            if not k.startswith('_') and callable(v) and getattr(v, '__doc__', None): out += api_entry(v, f'{name}.{k}', 5)
+    return out
+
+def _summary(obj)->str:
+    doc = (getattr(obj, '__doc__', None) or '') if callable(obj) else ''
+    return doc.strip().split('\n')[0]
+
+# %% ../../nbs/91_app.docs.ipynb #ae553d1b
+def add_api_docs(nb, # a chapter (cells are inserted)
+                 lib:str='pertlearn', # the package its module belongs to
+                )->list[dict]:
+    "Insert the reference of each exported name after the cell that defines it; returns name, module and summary of each."
+    name = module_of(nb, lib)
+    if name is None: return []
+    import importlib
+    try: mod = importlib.import_module(name)
+    except Exception as e:
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(f"*(No API reference: `{name}` cannot be imported here: {type(e).__name__}.)*")); return []
+    public, cells, entries = set(getattr(mod, '__all__', [])), [], []
+    for c in nb.cells:
+        cells.append(c)
+        if c.cell_type != 'code' or not (_flags(c.source) & {'export', 'exports'}): continue
+        names = [n for n in defined_names(c.source) if n in public and hasattr(mod, n)]
+        if not names: continue
+        h, slot = ''.join(api_entry(getattr(mod, n), n) for n in names), f'<div class="pl-api-slot">api{len(entries)}</div>'
+        cells.append(nbformat.v4.new_raw_cell(slot, metadata={'raw_mimetype': 'text/html', 'pl_html': h}))   # `notebook_html` fills the slot
+        entries += [dict(name=n, module=name, summary=_summary(getattr(mod, n))) for n in names]
+    nb.cells = cells
+    return entries
+
+# %% ../../nbs/91_app.docs.ipynb #53082d98
+_MD_LINK = re.compile(r'\]\(([^)\s]+)\)|(?:href|src)="([^"]+)"')
+_COPIED = ('.png', '.jpg', '.jpeg', '.svg', '.gif', '.csv', '.json', '.txt')
+
+def _links_of(nb, page:str)->set[str]:
+    "Repository paths of the relative links in `nb`'s Markdown cells (`page`: the notebook's own path)."
+    out = set()
+    for c in nb.cells:
+        if c.cell_type != 'markdown': continue
+        for m in _MD_LINK.finditer(c.source):
+            href = (m[1] or m[2]).split('#')[0]
+            if href and not re.match(r'[a-zA-Z][\w+.-]*:|/', href): out.add(link_target(href, page))
+    return out
+
+def link_target(href:str, page:str)->str:
+    "The repository path a relative link on the page of repository path `page` points to."
+    import posixpath, urllib.parse
+    return posixpath.normpath(posixpath.join(posixpath.dirname(page), urllib.parse.unquote(href)))
+
+def _page(kind, src, page, dest, nb=None, title=None)->dict:
+    t, s = title_of(nb) if nb is not None else ('', '')
+    return dict(kind=kind, src=Path(src), page=page, dest=dest, title=title or t or Path(src).stem, summary=s)
+
+# %% ../../nbs/91_app.docs.ipynb #80eab0fa
+def plan_site(nbs:str|Path, # folder of the chapter notebooks
+              index:str|Path|None=None, # the front page
+              root:str|Path|None=None, # the folder repository paths are relative to (default: the front page's, else the parent of `nbs`)
+             )->tuple[list[dict], dict]:
+    "(pages in reading order, {repository path: file} of the other files they link to)."
+    nbs = Path(nbs); root = Path(root) if root else (Path(index).parent if index else nbs.parent)
+    pages = [_page('front', index, 'index.ipynb', 'index.html', nbformat.read(index, as_version=4))] if index else []
+    pages += [_page('chapter', p, f'nbs/{p.name}', f'{p.stem}.html', nbformat.read(p, as_version=4)) for p in chapters(nbs)]
+    for p in sorted(root.glob('results/*/*.ipynb')):
+        rel = p.relative_to(root).as_posix(); nb = nbformat.read(p, as_version=4)
+        pages.append(_page('report', p, rel, rel[:-6] + '.html', nb, f"{title_of(nb)[0] or p.stem} ({p.parent.name})"))
+    links = set().union(*(_links_of(nbformat.read(p['src'], as_version=4), p['page']) for p in pages)) if pages else set()
+    known = {p['page'] for p in pages}
+    for t in sorted(links - known):
+        f = root/t
+        if t.startswith('..') or not f.is_file(): continue
+        if f.suffix == '.md':
+            title = next((l[2:].strip() for l in f.read_text().splitlines() if l.startswith('# ')), f.stem)
+            pages.append(_page('note', f, t, t[:-3] + '.html', title=title))
+    files = {t: root/t for t in sorted(links - known) if (root/t).is_file() and Path(t).suffix.lower() in _COPIED and not t.startswith('..')}
+    return pages, files
+
+# %% ../../nbs/91_app.docs.ipynb #8e873822
+_LINK = re.compile(r'(<(?:a|img|link|script|source)\s[^>]*?\b(?:href|src)=")(?![a-zA-Z][\w+.-]*:|/|#)([^"#?]+)((?:#[^"]*)?)"')   # in tags, not in code
+
+def rewrite_links(body:str, # a rendered page
+                  page:str, # its repository path, what its links are relative to
+                  dest:str, # its file in the docs folder
+                  targets:dict, # repository path -> file in the docs folder, of every page and copied file
+                 )->tuple[str, list[str]]:
+    "`body` with its relative links pointing at their targets' files; returns it and its dead links."
+    import posixpath
+    dead = []
+    def sub(m):
+        t = targets.get(link_target(m[2], page))
+        if t is None: dead.append(m[2] + m[3]); return m[0]
+        return f'{m[1]}{posixpath.relpath(t, posixpath.dirname(dest) or ".")}{m[3]}"'
+    return _LINK.sub(sub, body), dead
+
+# %% ../../nbs/91_app.docs.ipynb #ea10e24a
+def check_links(out:str|Path, # a docs folder
+               )->list[str]:
+    "Every relative link or anchor of the HTML pages in `out` that names no file (or no element of its page)."
+    import urllib.parse
+    out = Path(out); ids, bad = {}, []
+    pages = sorted(p for p in out.rglob('*.html') if 'mathjax' not in p.relative_to(out).parts)
+    for p in pages: ids[p.resolve()] = {html.unescape(i) for i in re.findall(r'\sid="([^"]+)"', p.read_text())}
+    for p in pages:
+        for m in re.finditer(r'<(?:a|img|link|script|source)\s[^>]*?\b(?:href|src)="([^"]+)"', p.read_text()):
+            u = html.unescape(m[1])
+            if re.match(r'[a-zA-Z][\w+.-]*:', u): continue
+            path, _, anchor = u.partition('#'); path = path.split('?')[0]
+            f = (p.parent/urllib.parse.unquote(path)).resolve() if path else p.resolve()
+            if not f.is_file(): bad.append(f"{p.relative_to(out)}: {u} (no such file)")
+            elif anchor and f.suffix == '.html' and urllib.parse.unquote(anchor) not in ids.get(f, set()) and anchor not in ids.get(f, set()):
+                bad.append(f"{p.relative_to(out)}: {u} (no such anchor)")
+    return bad
+
+# %% ../../nbs/91_app.docs.ipynb #723221c0
+_ASSETS = '<link rel="stylesheet" href="{up}pertlearn-docs.css"><script>window.PL_UP = "{up}";</script><script src="{up}search-index.js" defer></script><script src="{up}pertlearn-docs.js" defer></script>\n'
+
+def _a(href, text, up): return f'<a href="{up}{html.escape(href)}">{html.escape(text)}</a>'
+
+def _sidebar(pages:list[dict], dest:str, up:str)->str:
+    "The sidebar of the page `dest`: search, the front matter links, chapters, reports and notes."
+    li = lambda p: f'<li{" class=cur" if p["dest"] == dest else ""}>{_a(p["dest"], p["title"], up)}</li>'
+    part = lambda kind, head, tag: (f'<h3>{head}</h3><{tag}>' + ''.join(li(p) for p in pages if p['kind'] == kind) + f'</{tag}>') if any(p['kind'] == kind for p in pages) else ''
+    top = ''.join(f'<li{" class=cur" if d == dest else ""}>{_a(d, t, up)}</li>' for d, t in (('index.html', 'Front page'), ('chapters.html', 'Chapters and reports'), ('api.html', 'Index of names')))
+    return (f'<aside class="pl-side"><div class="pl-name">{_a("index.html", "pertlearn", up)}</div>'
+            f'<input id="pl-q" type="search" placeholder="Search the docs" aria-label="Search the docs"><ul id="pl-res"></ul>'
+            f'<ul class="pl-top">{top}</ul>' + part('chapter', 'Chapters', 'ol') + part('report', 'Experiment reports', 'ul')
+            + part('note', 'Notes', 'ul') + '</aside>')
+
+def _frame(body:str, pages:list[dict], dest:str)->str:
+    "`body` with the assets in its head, the sidebar first in its body and previous/next links last."
+    up = '../' * dest.count('/')
+    i = next((k for k, p in enumerate(pages) if p['dest'] == dest), None)
+    prev = f'<span>← {_a(pages[i-1]["dest"], pages[i-1]["title"], up)}</span>' if i else '<span></span>'
+    nxt = f'<span>{_a(pages[i+1]["dest"], pages[i+1]["title"], up)} →</span>' if i is not None and i + 1 < len(pages) else '<span></span>'
+    body = body.replace('</head>', _ASSETS.format(up=up) + '</head>', 1)
+    body = re.sub(r'<body[^>]*>', lambda m: m[0] + _sidebar(pages, dest, up), body, count=1)
+    return body.replace('</body>', f'<nav class="pl-pn">{prev}{nxt}</nav></body>', 1)
+
+# %% ../../nbs/91_app.docs.ipynb #6838a911
+def _text(h:str)->str: return re.sub(r'\s+', ' ', html.unescape(re.sub(r'<[^>]+>', ' ', h))).replace('¶', '').strip()
+
+def search_entries(body:str, # a rendered page
+                   title:str, # its title
+                   dest:str, # its file in the docs folder
+                   limit:int=1500, # characters of text kept per section
+                  )->list[dict]:
+    "The sections of a page for the search: page title `t`, section `s`, link `u` and text `x`."
+    main = re.sub(r'(?s)<(style|script|aside|nav)\b.*?</\1>', ' ', body.split('<body', 1)[-1])
+    main = re.sub(r'(?s)<img\b[^>]*>', ' ', main)
+    parts = re.split(r'(?s)<h[1-4][^>]*\bid="([^"]+)"[^>]*>(.*?)</h[1-4]>', main)
+    out = [dict(t=title, s='', u=dest, x=_text(parts[0])[:limit])] if _text(parts[0]) else []
+    for i in range(1, len(parts), 3):
+        out.append(dict(t=title, s=_text(parts[i+1]), u=f"{dest}#{parts[i]}", x=_text(parts[i+2])[:limit]))
+    return out
+
+# %% ../../nbs/91_app.docs.ipynb #11d45721
+_JS = r"""(function () {
+  const box = document.getElementById('pl-q'), res = document.getElementById('pl-res');
+  if (!box) return;
+  box.addEventListener('input', function () {
+    const words = box.value.toLowerCase().split(/\s+/).filter(w => w), hits = [];
+    res.innerHTML = '';
+    if (!words.length || !window.PL_SEARCH) return;
+    for (const e of window.PL_SEARCH) {
+      const head = (e.t + ' ' + e.s).toLowerCase(), all = head + ' ' + e.x.toLowerCase();
+      if (words.every(w => all.includes(w))) hits.push([words.filter(w => head.includes(w)).length, e]);
+    }
+    hits.sort((a, b) => b[0] - a[0]);
+    for (const [, e] of hits.slice(0, 25)) {
+      const li = document.createElement('li'), a = document.createElement('a');
+      a.href = (window.PL_UP || '') + e.u; a.textContent = e.s ? e.t + ' › ' + e.s : e.t;
+      li.appendChild(a); res.appendChild(li);
+    }
+    if (!hits.length) res.innerHTML = '<li>no match</li>';
+  });
+})();
 """
 
-DOCS_FILES = ['*.html', 'mathjax/*']   # what `build_docs` writes: a docs folder holding anything else is not replaced
+# %% ../../nbs/91_app.docs.ipynb #00aedb11
+_CSS = """body { margin-left: 18rem !important; }
+aside.pl-side { position: fixed; top: 0; left: 0; bottom: 0; width: 17rem; overflow-y: auto; box-sizing: border-box; padding: .8rem 1rem;
+  border-right: 1px solid #ddd; background: #fafafa; font: 14px/1.35 system-ui, sans-serif; z-index: 10; }
+aside.pl-side ol, aside.pl-side ul { padding-left: 1.3rem; margin: .3rem 0; }
+aside.pl-side li { margin: .2rem 0; }
+aside.pl-side a { color: #0645ad; text-decoration: none; }
+aside.pl-side li.cur > a { font-weight: 600; color: #000; }
+aside.pl-side h3 { font-size: .75rem; text-transform: uppercase; letter-spacing: .05em; color: #666; margin: 1rem 0 .2rem; }
+.pl-name { font-size: 1.2rem; font-weight: 600; margin-bottom: .5rem; }
+#pl-q { width: 100%; box-sizing: border-box; padding: .3rem .4rem; }
+#pl-res { list-style: none; padding: 0 !important; }
+#pl-res li { border-bottom: 1px solid #eee; padding: .15rem 0; }
+ul.pl-top { list-style: none; padding-left: 0 !important; }
+nav.pl-pn { display: flex; justify-content: space-between; gap: 2rem; margin: 2rem 1rem 1rem; padding-top: .8rem; border-top: 1px solid #ddd; font: 15px system-ui, sans-serif; }
+.pl-api { border-left: 3px solid #8aa4c0; background: #f6f8fb; padding: .1rem .9rem; margin: .6rem 0 1rem; }
+.pl-api .pl-api { margin-left: 1rem; background: #fff; }
+.pl-api h4, .pl-api h5 { margin: .5rem 0 .2rem; font-size: 1rem; }
+body.pl-plain main { max-width: 54rem; padding: 0 1.5rem 2rem; font: 16px/1.5 system-ui, sans-serif; }
+body.pl-plain li { margin: .5rem 0; } .pl-s { color: #555; display: block; } .pl-e { color: #b00; }
+@media (max-width: 900px) { body { margin-left: 0 !important; } aside.pl-side { position: static; width: auto; border-right: 0; border-bottom: 1px solid #ddd; } }
+"""
+
+# %% ../../nbs/91_app.docs.ipynb #bb3019bd
+def render_page(p:dict, # a page of `plan_site`
+                mathjax_url:str=MATHJAX_CDN, # MathJax's URL from the top of the docs folder (or the CDN)
+                execute:bool=False, timeout:int=600, kernel:str='python3')->tuple[str, list[dict], str|None]:
+    "(HTML, API entries, execution error or None) of page `p`."
+    src = p['src']; err = None
+    if p['kind'] == 'note': nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(src.read_text())])
+    else: nb = nbformat.read(src, as_version=4)
+    if execute and p['kind'] in ('front', 'chapter'): err = execute_notebook(nb, src.parent, timeout, kernel)
+    entries = add_api_docs(nb) if p['kind'] == 'chapter' else []   # before `for_reader` drops the directives it reads
+    for_reader(nb, repo_root(src))
+    up = '../' * p['dest'].count('/')
+    mj = mathjax_url if re.match(r'https?:', mathjax_url) else up + mathjax_url
+    return notebook_html(nb, src.parent, mj, p['title']), entries, err
+
+def _copy_files(files:dict, root:Path, out:Path):
+    "Copy the linked figures and tables beside the pages, text files with machine and development paths scrubbed."
+    for t, f in files.items():
+        dst = out/t; dst.parent.mkdir(parents=True, exist_ok=True)
+        if f.suffix.lower() in ('.csv', '.json', '.txt', '.svg'): atomic_write_text(dst, _scrub(f.read_text(), root))
+        else: shutil.copyfile(f, dst)
+
+# %% ../../nbs/91_app.docs.ipynb #60c3508a
+def _render_pages(pages, out, targets, mathjax_url, execute, only, timeout, kernel, verbose)->tuple[list, list, dict]:
+    "Render and write every page; returns (API entries, search entries, {page: error or dead links})."
+    api, search, notes = [], [], {}
+    for p in pages:
+        if only is not None and p['kind'] == 'chapter' and not p['src'].match(only): continue
+        t0 = time.time()
+        body, entries, err = render_page(p, mathjax_url, execute and (p['kind'] == 'chapter' or only is None), timeout, kernel)
+        body, dead = rewrite_links(body, p['page'], p['dest'], targets)
+        atomic_write_text(out/p['dest'], _frame(body, pages, p['dest']))
+        api += [dict(e, dest=p['dest']) for e in entries]; search += search_entries(body, p['title'], p['dest'])
+        if err: notes[p['dest']] = f"execution error: {err}"
+        if dead: notes.setdefault(p['dest'], f"dead links: {', '.join(dead)}")
+        if verbose: print(f"{p['page']} → {p['dest']} ({time.time() - t0:.0f} s){' — ' + notes[p['dest']] if p['dest'] in notes else ''}")
+    return api, search, notes
+
+# %% ../../nbs/91_app.docs.ipynb #95588376
+def _plain_page(title:str, content:str)->str:
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
+            f'<body class="pl-plain"><main><h1>{html.escape(title)}</h1>\n{content}\n</main></body></html>\n')
+
+def _item(p, note=''): return (f'<li><a href="{html.escape(p["dest"])}">{html.escape(p["title"])}</a>{note}'
+                               f'<span class="pl-s">{md_inline(p["summary"]) if p["summary"] else ""}</span></li>')
+
+def _chapter_list(pages:list[dict], notes:dict, execute:bool)->str:
+    "The body of `chapters.html`."
+    how = 'their outputs executed now' if execute else 'the outputs saved in the notebooks (<code>--execute</code> runs the chapters first)'
+    def note(p):
+        n = f' <span class="pl-e">({html.escape(notes[p["dest"]])})</span>' if p['dest'] in notes else ''
+        if not execute and p['kind'] == 'chapter' and not any(c.get('outputs') for c in nbformat.read(p['src'], as_version=4).cells if c.cell_type == 'code'):
+            n += ' <span class="pl-e">(no saved outputs)</span>'
+        return n
+    part = lambda kind, tag: f'<{tag}>\n' + '\n'.join(_item(p, note(p)) for p in pages if p['kind'] == kind) + f'\n</{tag}>'
+    out = f'<p>The chapters in reading order, rendered by <code>pertlearn docs</code> with {how}.</p>\n' + part('chapter', 'ol')
+    if any(p['kind'] == 'report' for p in pages):
+        out += ('\n<h2 id="reports">Experiment reports</h2>\n<p>The committed runs of the experiments (<code>results/</code>): each report is the executed '
+                'notebook of one run, with its figures and tables; <code>pertlearn run NAME</code> makes a new one.</p>\n' + part('report', 'ul'))
+    if any(p['kind'] == 'note' for p in pages): out += '\n<h2 id="notes">Notes</h2>\n' + part('note', 'ul')
+    return out
+
+def _api_index(api:list[dict])->str:
+    "The body of `api.html`: every exported name by module, linking to its reference."
+    mods = {}
+    for e in api: mods.setdefault(e['module'], []).append(e)
+    out = [f'<p>{len(api)} exported names in {len(mods)} modules; each links to its signature and documented arguments in its chapter.</p>']
+    for m, es in mods.items():
+        out.append(f'<h2 id="{html.escape(m)}"><code>{html.escape(m)}</code></h2><ul>' + ''.join(
+            f'<li><a href="{html.escape(e["dest"])}#{html.escape(e["name"])}"><code>{html.escape(e["name"])}</code></a> — {html.escape(e["summary"])}</li>' for e in es) + '</ul>')
+    return '\n'.join(out)
+
+# %% ../../nbs/91_app.docs.ipynb #40393622
+DOCS_FILES = ['*.html', '*.js', '*.css', '*.png', '*.jpg', '*.jpeg', '*.svg', '*.gif', '*.csv', '*.json', '*.txt', 'mathjax/*']   # what `build_docs` writes
 
 def _legacy_docs(out:Path)->bool:
     "A docs folder built before pertlearn marked its folders: `chapters.html`, and only pages and MathJax."
     files = [f.relative_to(out).as_posix() for f in out.rglob('*') if f.is_file()]
     return 'chapters.html' in files and all(f.endswith('.html') or f.startswith('mathjax/') for f in files)
 
+def _write_extras(out:Path, pages, api, search, notes, execute)->Path:
+    "Write `chapters.html`, `api.html`, the search index, style sheet and script; returns the chapter list."
+    import json
+    for name, title, body in (('chapters.html', 'pertlearn: chapters and reports', _chapter_list(pages, notes, execute)),
+                              ('api.html', 'pertlearn: index of names', _api_index(api))):
+        atomic_write_text(out/name, _frame(_plain_page(title, body), pages, name))
+    atomic_write_text(out/'search-index.js', 'window.PL_SEARCH = ' + json.dumps(search, ensure_ascii=False, separators=(',', ':')) + ';\n')
+    atomic_write_text(out/'pertlearn-docs.css', _CSS); atomic_write_text(out/'pertlearn-docs.js', _JS)
+    return out/'chapters.html'
+
+# %% ../../nbs/91_app.docs.ipynb #b15bc905
 def build_docs(nbs:str|Path='nbs', # folder of the chapter notebooks
                out:str|Path='_docs', # output folder
                execute:bool=False, # execute the notebooks first (default: render their committed outputs)
@@ -335,34 +654,23 @@ def build_docs(nbs:str|Path='nbs', # folder of the chapter notebooks
                timeout:int=600, kernel:str='python3',
                index:str|Path|None=None, # the front page (default: `index.ipynb` beside or inside `nbs`, if any)
                verbose:bool=True)->Path:
-    "Render the front page to `out/index.html`, the chapter list to `out/chapters.html` and each chapter to `out/<name>.html`; returns the chapter list."
+    "Render the front page, the chapters, the experiment reports, the chapter list and the index of names into `out`; returns the chapter list."
     nbs = Path(nbs)
     out, _ = output_folder(out, 'docs', [nbs, index], legacy=_legacy_docs, flag='--out')   # never a folder it did not make
     out.mkdir(parents=True, exist_ok=True); write_marker(out, 'docs', patterns=DOCS_FILES)   # marked first: an interrupted build is still ours
     if index is None: index = next((p for p in (nbs.parent/'index.ipynb', nbs/'index.ipynb') if p.is_file()), None)
+    root = Path(index).parent if index else nbs.parent
+    pages, files = plan_site(nbs, index, root)
     mj = copy_mathjax(out)
     if verbose and mj == MATHJAX_CDN: print(f"MathJax is not installed ({DOCS_EXTRA}): pages load it from {MATHJAX_CDN.split('/ajax')[0]}")
-    nav = _NAV.format(name='pertlearn', extra='')
-    items, failed = [], []
-    pages = ([(Path(index), out/'index.html')] if index is not None else []) + [(p, out/f"{p.stem}.html") for p in chapters(nbs)]
-    for p, page in pages:
-        nb = nbformat.read(p, as_version=4)
-        if only is None or p.match(only) or p == index:
-            t0 = time.time()
-            info = render_notebook(p, page, execute and (p != index or only is None), timeout, kernel, mj, nav)
-            if info['error']: failed.append(p.name)
-            if verbose: print(f"{p.name} → {page.name} ({time.time() - t0:.0f} s){' ERROR: ' + info['error'] if info['error'] else ''}")
-        else:
-            title, summary = title_of(nb); info = dict(html=page.name, title=title or p.stem, summary=summary, error=None)
-        if p == index: continue
-        notes = ' <span class="e">(execution error: {})</span>'.format(html.escape(info['error'])) if info['error'] else ''
-        if not execute and not any(c.get('outputs') for c in nb.cells if c.cell_type == 'code'): notes += ' <span class="e">(no saved outputs)</span>'
-        items.append(f'<li><a href="{html.escape(info["html"])}">{html.escape(info["title"])}</a>{notes}'
-                     f'<span class="s">{md_inline(info["summary"])}</span></li>')
-    lst = out/'chapters.html'
-    how = 'their outputs executed now' if execute else 'the outputs saved in the notebooks (<code>--execute</code> runs them first)'
-    atomic_write_text(lst, _LIST.format(name='pertlearn', nav=nav, how=how, items='\n'.join(items)))
-    if verbose: print(f"front page {out/'index.html'}; chapters {lst}" + (f"; notebooks with errors: {', '.join(failed)}" if failed else ''))
+    _copy_files(files, root, out)
+    targets = {**{t: t for t in files}, **{p['page']: p['dest'] for p in pages}}
+    api, search, notes = _render_pages(pages, out, targets, mj, execute, only, timeout, kernel, verbose)
+    lst = _write_extras(out, pages, api, search, notes, execute)
+    bad = check_links(out)
+    if verbose:
+        print(f"front page {out/'index.html'}; chapters {lst}; {len(api)} names in {out/'api.html'}")
+        if bad: print(f"{len(bad)} dead links: " + '; '.join(bad[:10]))
     return lst
 
 # %% ../../nbs/91_app.docs.ipynb #a32364be
