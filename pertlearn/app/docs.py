@@ -4,7 +4,7 @@
 
 # %% ../../nbs/91_app.docs.ipynb #803226c5
 from __future__ import annotations
-import ast, functools, html, os, re, shutil, tempfile, time
+import ast, functools, html, importlib.util, os, re, shutil, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
 import nbformat
@@ -59,7 +59,7 @@ def skipped(cell, skip_flags=SKIP_FLAGS)->bool:
     f = _flags(cell.source)
     return bool(f & set(skip_flags)) or 'eval: false' in f
 
-# %% ../../nbs/91_app.docs.ipynb #b8394e5b
+# %% ../../nbs/91_app.docs.ipynb #bf92c96e
 def prepare(nb, skip_flags=SKIP_FLAGS)->object:
     "Mark cells to skip at execution (`skip-execution` tag) like `nbdev-test` does; returns `nb`."
     for c in nb.cells:
@@ -111,7 +111,7 @@ def figure_env(dpi:int=FIGURE_DPI):
         else: os.environ['MATPLOTLIBRC'] = old
         shutil.rmtree(d, ignore_errors=True)
 
-# %% ../../nbs/91_app.docs.ipynb #0107b766
+# %% ../../nbs/91_app.docs.ipynb #ba572b30
 def execute_notebook(nb, # notebook (executed in place)
             cwd:str|Path, # working directory of the kernel: the notebook's folder
             timeout:int=600, # seconds per cell
@@ -137,7 +137,7 @@ def execute_notebook(nb, # notebook (executed in place)
 
 # %% ../../nbs/91_app.docs.ipynb #6c1be2f9
 _WARNING_LINE = re.compile(r'^\S.*\b\w*Warning\b.*$|^\[\w+\] WARNING \|')   # Python warnings; Jupyter's log warnings
-_DEV_PATH = re.compile(r'(?:\.\./)+\.[\w-]+/')   # a development folder reached from a run folder, e.g. ../../.devdata/
+_DEV_PATH = re.compile(r'(?:\.\./)+\.[\w-]+/|(?<![\w./])\.devdata/')   # a development folder, e.g. ../../.devdata/ from a run folder
 
 def _scrub(text:str, root:str|Path|None)->str:
     "Text with machine paths made relative or generic and carriage-return progress debris removed."
@@ -160,7 +160,7 @@ def _drop_warnings(text:str)->str:
         out.append(l)
     return '\n'.join(out)
 
-# %% ../../nbs/91_app.docs.ipynb #882af418
+# %% ../../nbs/91_app.docs.ipynb #d3227166
 def merge_streams(outputs:list)->list:
     "`outputs` with consecutive stream outputs of the same name (stdout, stderr) joined into one (however the kernel chunked them)."
     out = []
@@ -222,7 +222,7 @@ def draws_figure(src:str)->bool:
             if f.attr in _DRAW_CALLS: return True
     return False
 
-# %% ../../nbs/91_app.docs.ipynb #3b8b1871
+# %% ../../nbs/91_app.docs.ipynb #d7b3c0f0
 def _texts(o)->list[str]:
     if o.output_type == 'stream': return [o.text]
     if o.output_type == 'error': return ['Traceback: ' + o.get('ename', '')]
@@ -246,7 +246,7 @@ def output_problems(nb, name:str='notebook', skip_flags=SKIP_FLAGS)->list[str]:
                 if w in t: out.append(f"{name} cell {i}: {w!r} in output")
     return out
 
-# %% ../../nbs/91_app.docs.ipynb #52afbd09
+# %% ../../nbs/91_app.docs.ipynb #f4a5f75d
 def repo_root(path:str|Path)->Path:
     "The git checkout holding `path`, else its folder: what machine paths in outputs are made relative to."
     path = Path(path).resolve()
@@ -288,7 +288,7 @@ def copy_mathjax(out:str|Path)->str:
         shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns('*.py', '__pycache__'))
     return f'mathjax/MathJax.js?config={MATHJAX_CONFIG}'
 
-# %% ../../nbs/91_app.docs.ipynb #d9f09a33
+# %% ../../nbs/91_app.docs.ipynb #67e5f6f6
 def for_reader(nb, # a notebook (changed in place)
                root:str|Path|None=None, # the repository folder: paths under it become relative
               )->object:
@@ -315,7 +315,7 @@ def notebook_html(nb, # a notebook ready to show (`for_reader`)
     body = re.sub(r'<script src="https://[^"]*require[^"]*"></script>\s*', '', body)
     return re.sub(r'<head[^>]*>', lambda m: m[0] + '\n' + MATHJAX_FONTS, body, count=1)
 
-# %% ../../nbs/91_app.docs.ipynb #5633175a
+# %% ../../nbs/91_app.docs.ipynb #d9905b31
 def module_of(nb, lib:str='pertlearn')->str|None:
     "The module a chapter exports to (`#| default_exp x.y` gives `pertlearn.x.y`), or None."
     for c in nb.cells:
@@ -346,7 +346,7 @@ def api_markdown(obj, name:str)->str:
     md = re.sub(r'^\[source\]\(.*$', '', md, flags=re.M)
     return re.sub(r'^(?:---|#{1,6} .*)\s*$', '', md, flags=re.M).strip()
 
-# %% ../../nbs/91_app.docs.ipynb #70485c18
+# %% ../../nbs/91_app.docs.ipynb #c319ae7a
 def api_entry(obj, name:str, level:int=4)->str:
     "One name's reference as HTML, anchored by the name; a class's public methods with docstrings follow it."
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
@@ -363,14 +363,14 @@ def _summary(obj)->str:
     doc = (getattr(obj, '__doc__', None) or '') if callable(obj) else ''
     return doc.strip().split('\n')[0]
 
-# %% ../../nbs/91_app.docs.ipynb #ae553d1b
+# %% ../../nbs/91_app.docs.ipynb #1fed2966
 def add_api_docs(nb, # a chapter (cells are inserted)
                  lib:str='pertlearn', # the package its module belongs to
                 )->list[dict]:
     "Insert the reference of each exported name after the cell that defines it; returns name, module and summary of each."
     name = module_of(nb, lib)
-    if name is None: return []
-    import importlib
+    import importlib, importlib.util
+    if name is None or importlib.util.find_spec('nbdev') is None: return []   # `build_docs` says which extra brings nbdev
     try: mod = importlib.import_module(name)
     except Exception as e:
         nb.cells.insert(1, nbformat.v4.new_markdown_cell(f"*(No API reference: `{name}` cannot be imported here: {type(e).__name__}.)*")); return []
@@ -386,7 +386,7 @@ def add_api_docs(nb, # a chapter (cells are inserted)
     nb.cells = cells
     return entries
 
-# %% ../../nbs/91_app.docs.ipynb #53082d98
+# %% ../../nbs/91_app.docs.ipynb #e589a99c
 _MD_LINK = re.compile(r'\]\(([^)\s]+)\)|(?:href|src)="([^"]+)"')
 _COPIED = ('.png', '.jpg', '.jpeg', '.svg', '.gif', '.csv', '.json', '.txt')
 
@@ -409,7 +409,7 @@ def _page(kind, src, page, dest, nb=None, title=None)->dict:
     t, s = title_of(nb) if nb is not None else ('', '')
     return dict(kind=kind, src=Path(src), page=page, dest=dest, title=title or t or Path(src).stem, summary=s)
 
-# %% ../../nbs/91_app.docs.ipynb #80eab0fa
+# %% ../../nbs/91_app.docs.ipynb #93d76376
 def plan_site(nbs:str|Path, # folder of the chapter notebooks
               index:str|Path|None=None, # the front page
               root:str|Path|None=None, # the folder repository paths are relative to (default: the front page's, else the parent of `nbs`)
@@ -432,7 +432,7 @@ def plan_site(nbs:str|Path, # folder of the chapter notebooks
     files = {t: root/t for t in sorted(links - known) if (root/t).is_file() and Path(t).suffix.lower() in _COPIED and not t.startswith('..')}
     return pages, files
 
-# %% ../../nbs/91_app.docs.ipynb #8e873822
+# %% ../../nbs/91_app.docs.ipynb #7c2675a2
 _LINK = re.compile(r'(<(?:a|img|link|script|source)\s[^>]*?\b(?:href|src)=")(?![a-zA-Z][\w+.-]*:|/|#)([^"#?]+)((?:#[^"]*)?)"')   # in tags, not in code
 
 def rewrite_links(body:str, # a rendered page
@@ -449,7 +449,7 @@ def rewrite_links(body:str, # a rendered page
         return f'{m[1]}{posixpath.relpath(t, posixpath.dirname(dest) or ".")}{m[3]}"'
     return _LINK.sub(sub, body), dead
 
-# %% ../../nbs/91_app.docs.ipynb #ea10e24a
+# %% ../../nbs/91_app.docs.ipynb #5606df35
 def check_links(out:str|Path, # a docs folder
                )->list[str]:
     "Every relative link or anchor of the HTML pages in `out` that names no file (or no element of its page)."
@@ -468,7 +468,7 @@ def check_links(out:str|Path, # a docs folder
                 bad.append(f"{p.relative_to(out)}: {u} (no such anchor)")
     return bad
 
-# %% ../../nbs/91_app.docs.ipynb #723221c0
+# %% ../../nbs/91_app.docs.ipynb #e40c4329
 _ASSETS = '<link rel="stylesheet" href="{up}pertlearn-docs.css"><script>window.PL_UP = "{up}";</script><script src="{up}search-index.js" defer></script><script src="{up}pertlearn-docs.js" defer></script>\n'
 
 def _a(href, text, up): return f'<a href="{up}{html.escape(href)}">{html.escape(text)}</a>'
@@ -493,7 +493,7 @@ def _frame(body:str, pages:list[dict], dest:str)->str:
     body = re.sub(r'<body[^>]*>', lambda m: m[0] + _sidebar(pages, dest, up), body, count=1)
     return body.replace('</body>', f'<nav class="pl-pn">{prev}{nxt}</nav></body>', 1)
 
-# %% ../../nbs/91_app.docs.ipynb #6838a911
+# %% ../../nbs/91_app.docs.ipynb #7e4159fa
 def _text(h:str)->str: return re.sub(r'\s+', ' ', html.unescape(re.sub(r'<[^>]+>', ' ', h))).replace('¶', '').strip()
 
 def search_entries(body:str, # a rendered page
@@ -510,7 +510,7 @@ def search_entries(body:str, # a rendered page
         out.append(dict(t=title, s=_text(parts[i+1]), u=f"{dest}#{parts[i]}", x=_text(parts[i+2])[:limit]))
     return out
 
-# %% ../../nbs/91_app.docs.ipynb #11d45721
+# %% ../../nbs/91_app.docs.ipynb #639c9fa0
 _JS = r"""(function () {
   const box = document.getElementById('pl-q'), res = document.getElementById('pl-res');
   if (!box) return;
@@ -533,7 +533,7 @@ _JS = r"""(function () {
 })();
 """
 
-# %% ../../nbs/91_app.docs.ipynb #00aedb11
+# %% ../../nbs/91_app.docs.ipynb #2defb934
 _CSS = """body { margin-left: 18rem !important; }
 aside.pl-side { position: fixed; top: 0; left: 0; bottom: 0; width: 17rem; overflow-y: auto; box-sizing: border-box; padding: .8rem 1rem;
   border-right: 1px solid #ddd; background: #fafafa; font: 14px/1.35 system-ui, sans-serif; z-index: 10; }
@@ -556,13 +556,13 @@ body.pl-plain li { margin: .5rem 0; } .pl-s { color: #555; display: block; } .pl
 @media (max-width: 900px) { body { margin-left: 0 !important; } aside.pl-side { position: static; width: auto; border-right: 0; border-bottom: 1px solid #ddd; } }
 """
 
-# %% ../../nbs/91_app.docs.ipynb #bb3019bd
+# %% ../../nbs/91_app.docs.ipynb #371162b8
 def render_page(p:dict, # a page of `plan_site`
                 mathjax_url:str=MATHJAX_CDN, # MathJax's URL from the top of the docs folder (or the CDN)
                 execute:bool=False, timeout:int=600, kernel:str='python3')->tuple[str, list[dict], str|None]:
     "(HTML, API entries, execution error or None) of page `p`."
     src = p['src']; err = None
-    if p['kind'] == 'note': nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(src.read_text())])
+    if p['kind'] == 'note': nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(_scrub(src.read_text(), repo_root(src)))])
     else: nb = nbformat.read(src, as_version=4)
     if execute and p['kind'] in ('front', 'chapter'): err = execute_notebook(nb, src.parent, timeout, kernel)
     entries = add_api_docs(nb) if p['kind'] == 'chapter' else []   # before `for_reader` drops the directives it reads
@@ -578,7 +578,7 @@ def _copy_files(files:dict, root:Path, out:Path):
         if f.suffix.lower() in ('.csv', '.json', '.txt', '.svg'): atomic_write_text(dst, _scrub(f.read_text(), root))
         else: shutil.copyfile(f, dst)
 
-# %% ../../nbs/91_app.docs.ipynb #60c3508a
+# %% ../../nbs/91_app.docs.ipynb #9bae3724
 def _render_pages(pages, out, targets, mathjax_url, execute, only, timeout, kernel, verbose)->tuple[list, list, dict]:
     "Render and write every page; returns (API entries, search entries, {page: error or dead links})."
     api, search, notes = [], [], {}
@@ -594,7 +594,7 @@ def _render_pages(pages, out, targets, mathjax_url, execute, only, timeout, kern
         if verbose: print(f"{p['page']} → {p['dest']} ({time.time() - t0:.0f} s){' — ' + notes[p['dest']] if p['dest'] in notes else ''}")
     return api, search, notes
 
-# %% ../../nbs/91_app.docs.ipynb #95588376
+# %% ../../nbs/91_app.docs.ipynb #86b56e3a
 def _plain_page(title:str, content:str)->str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
             f'<body class="pl-plain"><main><h1>{html.escape(title)}</h1>\n{content}\n</main></body></html>\n')
@@ -646,7 +646,7 @@ def _write_extras(out:Path, pages, api, search, notes, execute)->Path:
     atomic_write_text(out/'pertlearn-docs.css', _CSS); atomic_write_text(out/'pertlearn-docs.js', _JS)
     return out/'chapters.html'
 
-# %% ../../nbs/91_app.docs.ipynb #b15bc905
+# %% ../../nbs/91_app.docs.ipynb #eb1a7ae6
 def build_docs(nbs:str|Path='nbs', # folder of the chapter notebooks
                out:str|Path='_docs', # output folder
                execute:bool=False, # execute the notebooks first (default: render their committed outputs)
@@ -663,6 +663,7 @@ def build_docs(nbs:str|Path='nbs', # folder of the chapter notebooks
     pages, files = plan_site(nbs, index, root)
     mj = copy_mathjax(out)
     if verbose and mj == MATHJAX_CDN: print(f"MathJax is not installed ({DOCS_EXTRA}): pages load it from {MATHJAX_CDN.split('/ajax')[0]}")
+    if verbose and importlib.util.find_spec('nbdev') is None: print(f"nbdev is not installed ({DOCS_EXTRA}): the chapters have no API reference")
     _copy_files(files, root, out)
     targets = {**{t: t for t in files}, **{p['page']: p['dest'] for p in pages}}
     api, search, notes = _render_pages(pages, out, targets, mj, execute, only, timeout, kernel, verbose)
