@@ -2,9 +2,9 @@
 experiment report and the notes they link to are rendered; no link is dead; no page shows a machine or development
 path, raw front matter, a kernel warning or a traceback; every chapter carries its API reference and `api.html` lists
 every exported name. Then, in headless Chromium (from Debian's packages; `make test` installs it when missing), every
-page loads without a script error and its maths is typeset by MathJax in the STIX-Web fonts that ship, with no
+page loads without a script error, its search box finds pages, and its maths is typeset by MathJax in the STIX-Web fonts that ship, with no
 "[Math Processing Error]". Without a browser the browser test is skipped and says why."""
-import json, re, shutil, subprocess
+import json, re, shutil, subprocess, urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import pytest
@@ -75,12 +75,17 @@ def test_navigation_and_search(site):
 
 # ---- in a browser ----
 PROBE = """<script>window.addEventListener('load', function () {
+  function search() {   // type into the search box: the hits, and where the first one leads
+    var q = document.getElementById('pl-q'); if (!q) return null;
+    q.value = 'perturbation set'; q.dispatchEvent(new Event('input'));
+    var a = document.querySelectorAll('#pl-res a'); return {hits: a.length, first: a.length ? a[0].href : null};
+  }
   function done() {
     var fonts = []; document.fonts.forEach(function (f) { if (f.status === 'loaded') fonts.push(f.family); });
     var d = document.createElement('pre'); d.id = 'pl-probe';
     d.textContent = JSON.stringify({math: document.querySelectorAll('.MathJax, .MathJax_Display').length,
       tex: document.querySelectorAll('script[type^="math/tex"]').length, errors: document.querySelectorAll('.MathJax_Error').length,
-      text: document.body.innerText.indexOf('Math Processing Error') >= 0, fonts: fonts, side: !!document.querySelector('aside.pl-side')});
+      fonts: fonts, side: !!document.querySelector('aside.pl-side'), search: search()});
     document.body.appendChild(d);
   }
   if (window.MathJax && window.MathJax.Hub) MathJax.Hub.Queue(done); else done();
@@ -113,8 +118,10 @@ def test_in_a_browser(site):
         if 'fonts' not in r: problems.append(f"{name}: did not load"); continue
         if not r['side']: problems.append(f"{name}: no sidebar")
         if r['console']: problems.append(f"{name}: script errors {r['console'][:2]}")
-        if r['errors'] or r['text']: problems.append(f"{name}: {r['errors']} MathJax errors")
+        if r['errors']: problems.append(f"{name}: {r['errors']} MathJax errors")
         if r['tex'] and r['math'] < r['tex']: problems.append(f"{name}: {r['tex'] - r['math']} formulas not typeset")
+        if not (r['search'] and r['search']['hits'] and Path(urllib.parse.urlparse(r['search']['first']).path).is_file()):
+            problems.append(f"{name}: the search finds nothing, or leads nowhere ({r['search']})")
         if r['tex'] and not any(f.startswith('STIXMathJax') for f in r['fonts']): problems.append(f"{name}: maths not in the STIX-Web fonts ({r['fonts']})")
     assert problems == [], problems
     assert found[site/'07_attacks.html']['tex'] > 10   # the attacks chapter has formulas, and they were typeset

@@ -59,7 +59,7 @@ def skipped(cell, skip_flags=SKIP_FLAGS)->bool:
     f = _flags(cell.source)
     return bool(f & set(skip_flags)) or 'eval: false' in f
 
-# %% ../../nbs/91_app.docs.ipynb #bf92c96e
+# %% ../../nbs/91_app.docs.ipynb #2c4e9ce8
 def prepare(nb, skip_flags=SKIP_FLAGS)->object:
     "Mark cells to skip at execution (`skip-execution` tag) like `nbdev-test` does; returns `nb`."
     for c in nb.cells:
@@ -111,7 +111,7 @@ def figure_env(dpi:int=FIGURE_DPI):
         else: os.environ['MATPLOTLIBRC'] = old
         shutil.rmtree(d, ignore_errors=True)
 
-# %% ../../nbs/91_app.docs.ipynb #ba572b30
+# %% ../../nbs/91_app.docs.ipynb #a739a8bd
 def execute_notebook(nb, # notebook (executed in place)
             cwd:str|Path, # working directory of the kernel: the notebook's folder
             timeout:int=600, # seconds per cell
@@ -160,7 +160,7 @@ def _drop_warnings(text:str)->str:
         out.append(l)
     return '\n'.join(out)
 
-# %% ../../nbs/91_app.docs.ipynb #d3227166
+# %% ../../nbs/91_app.docs.ipynb #aa6d02fe
 def merge_streams(outputs:list)->list:
     "`outputs` with consecutive stream outputs of the same name (stdout, stderr) joined into one (however the kernel chunked them)."
     out = []
@@ -222,7 +222,7 @@ def draws_figure(src:str)->bool:
             if f.attr in _DRAW_CALLS: return True
     return False
 
-# %% ../../nbs/91_app.docs.ipynb #d7b3c0f0
+# %% ../../nbs/91_app.docs.ipynb #f8169d84
 def _texts(o)->list[str]:
     if o.output_type == 'stream': return [o.text]
     if o.output_type == 'error': return ['Traceback: ' + o.get('ename', '')]
@@ -246,7 +246,7 @@ def output_problems(nb, name:str='notebook', skip_flags=SKIP_FLAGS)->list[str]:
                 if w in t: out.append(f"{name} cell {i}: {w!r} in output")
     return out
 
-# %% ../../nbs/91_app.docs.ipynb #f4a5f75d
+# %% ../../nbs/91_app.docs.ipynb #7835ec94
 def repo_root(path:str|Path)->Path:
     "The git checkout holding `path`, else its folder: what machine paths in outputs are made relative to."
     path = Path(path).resolve()
@@ -288,7 +288,7 @@ def copy_mathjax(out:str|Path)->str:
         shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns('*.py', '__pycache__'))
     return f'mathjax/MathJax.js?config={MATHJAX_CONFIG}'
 
-# %% ../../nbs/91_app.docs.ipynb #67e5f6f6
+# %% ../../nbs/91_app.docs.ipynb #63654351
 def for_reader(nb, # a notebook (changed in place)
                root:str|Path|None=None, # the repository folder: paths under it become relative
               )->object:
@@ -315,7 +315,7 @@ def notebook_html(nb, # a notebook ready to show (`for_reader`)
     body = re.sub(r'<script src="https://[^"]*require[^"]*"></script>\s*', '', body)
     return re.sub(r'<head[^>]*>', lambda m: m[0] + '\n' + MATHJAX_FONTS, body, count=1)
 
-# %% ../../nbs/91_app.docs.ipynb #d9905b31
+# %% ../../nbs/91_app.docs.ipynb #9571f9ab
 def module_of(nb, lib:str='pertlearn')->str|None:
     "The module a chapter exports to (`#| default_exp x.y` gives `pertlearn.x.y`), or None."
     for c in nb.cells:
@@ -346,7 +346,7 @@ def api_markdown(obj, name:str)->str:
     md = re.sub(r'^\[source\]\(.*$', '', md, flags=re.M)
     return re.sub(r'^(?:---|#{1,6} .*)\s*$', '', md, flags=re.M).strip()
 
-# %% ../../nbs/91_app.docs.ipynb #c319ae7a
+# %% ../../nbs/91_app.docs.ipynb #004de000
 def api_entry(obj, name:str, level:int=4)->str:
     "One name's reference as HTML, anchored by the name; a class's public methods with docstrings follow it."
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
@@ -363,7 +363,7 @@ def _summary(obj)->str:
     doc = (getattr(obj, '__doc__', None) or '') if callable(obj) else ''
     return doc.strip().split('\n')[0]
 
-# %% ../../nbs/91_app.docs.ipynb #1fed2966
+# %% ../../nbs/91_app.docs.ipynb #39899acb
 def add_api_docs(nb, # a chapter (cells are inserted)
                  lib:str='pertlearn', # the package its module belongs to
                 )->list[dict]:
@@ -386,7 +386,7 @@ def add_api_docs(nb, # a chapter (cells are inserted)
     nb.cells = cells
     return entries
 
-# %% ../../nbs/91_app.docs.ipynb #e589a99c
+# %% ../../nbs/91_app.docs.ipynb #0017d5ee
 _MD_LINK = re.compile(r'\]\(([^)\s]+)\)|(?:href|src)="([^"]+)"')
 _COPIED = ('.png', '.jpg', '.jpeg', '.svg', '.gif', '.csv', '.json', '.txt')
 
@@ -409,7 +409,7 @@ def _page(kind, src, page, dest, nb=None, title=None)->dict:
     t, s = title_of(nb) if nb is not None else ('', '')
     return dict(kind=kind, src=Path(src), page=page, dest=dest, title=title or t or Path(src).stem, summary=s)
 
-# %% ../../nbs/91_app.docs.ipynb #93d76376
+# %% ../../nbs/91_app.docs.ipynb #734c1611
 def plan_site(nbs:str|Path, # folder of the chapter notebooks
               index:str|Path|None=None, # the front page
               root:str|Path|None=None, # the folder repository paths are relative to (default: the front page's, else the parent of `nbs`)
@@ -432,7 +432,7 @@ def plan_site(nbs:str|Path, # folder of the chapter notebooks
     files = {t: root/t for t in sorted(links - known) if (root/t).is_file() and Path(t).suffix.lower() in _COPIED and not t.startswith('..')}
     return pages, files
 
-# %% ../../nbs/91_app.docs.ipynb #7c2675a2
+# %% ../../nbs/91_app.docs.ipynb #9e6df2f5
 _LINK = re.compile(r'(<(?:a|img|link|script|source)\s[^>]*?\b(?:href|src)=")(?![a-zA-Z][\w+.-]*:|/|#)([^"#?]+)((?:#[^"]*)?)"')   # in tags, not in code
 
 def rewrite_links(body:str, # a rendered page
@@ -449,7 +449,7 @@ def rewrite_links(body:str, # a rendered page
         return f'{m[1]}{posixpath.relpath(t, posixpath.dirname(dest) or ".")}{m[3]}"'
     return _LINK.sub(sub, body), dead
 
-# %% ../../nbs/91_app.docs.ipynb #5606df35
+# %% ../../nbs/91_app.docs.ipynb #ba76166a
 def check_links(out:str|Path, # a docs folder
                )->list[str]:
     "Every relative link or anchor of the HTML pages in `out` that names no file (or no element of its page)."
@@ -468,7 +468,7 @@ def check_links(out:str|Path, # a docs folder
                 bad.append(f"{p.relative_to(out)}: {u} (no such anchor)")
     return bad
 
-# %% ../../nbs/91_app.docs.ipynb #e40c4329
+# %% ../../nbs/91_app.docs.ipynb #86e249d1
 _ASSETS = '<link rel="stylesheet" href="{up}pertlearn-docs.css"><script>window.PL_UP = "{up}";</script><script src="{up}search-index.js" defer></script><script src="{up}pertlearn-docs.js" defer></script>\n'
 
 def _a(href, text, up): return f'<a href="{up}{html.escape(href)}">{html.escape(text)}</a>'
@@ -493,7 +493,7 @@ def _frame(body:str, pages:list[dict], dest:str)->str:
     body = re.sub(r'<body[^>]*>', lambda m: m[0] + _sidebar(pages, dest, up), body, count=1)
     return body.replace('</body>', f'<nav class="pl-pn">{prev}{nxt}</nav></body>', 1)
 
-# %% ../../nbs/91_app.docs.ipynb #7e4159fa
+# %% ../../nbs/91_app.docs.ipynb #051d6e47
 def _text(h:str)->str: return re.sub(r'\s+', ' ', html.unescape(re.sub(r'<[^>]+>', ' ', h))).replace('¶', '').strip()
 
 def search_entries(body:str, # a rendered page
@@ -510,7 +510,7 @@ def search_entries(body:str, # a rendered page
         out.append(dict(t=title, s=_text(parts[i+1]), u=f"{dest}#{parts[i]}", x=_text(parts[i+2])[:limit]))
     return out
 
-# %% ../../nbs/91_app.docs.ipynb #639c9fa0
+# %% ../../nbs/91_app.docs.ipynb #6db9fff5
 _JS = r"""(function () {
   const box = document.getElementById('pl-q'), res = document.getElementById('pl-res');
   if (!box) return;
@@ -533,7 +533,7 @@ _JS = r"""(function () {
 })();
 """
 
-# %% ../../nbs/91_app.docs.ipynb #2defb934
+# %% ../../nbs/91_app.docs.ipynb #5ad2330f
 _CSS = """body { margin-left: 18rem !important; }
 aside.pl-side { position: fixed; top: 0; left: 0; bottom: 0; width: 17rem; overflow-y: auto; box-sizing: border-box; padding: .8rem 1rem;
   border-right: 1px solid #ddd; background: #fafafa; font: 14px/1.35 system-ui, sans-serif; z-index: 10; }
@@ -556,7 +556,7 @@ body.pl-plain li { margin: .5rem 0; } .pl-s { color: #555; display: block; } .pl
 @media (max-width: 900px) { body { margin-left: 0 !important; } aside.pl-side { position: static; width: auto; border-right: 0; border-bottom: 1px solid #ddd; } }
 """
 
-# %% ../../nbs/91_app.docs.ipynb #371162b8
+# %% ../../nbs/91_app.docs.ipynb #b3a70300
 def render_page(p:dict, # a page of `plan_site`
                 mathjax_url:str=MATHJAX_CDN, # MathJax's URL from the top of the docs folder (or the CDN)
                 execute:bool=False, timeout:int=600, kernel:str='python3')->tuple[str, list[dict], str|None]:
@@ -578,7 +578,7 @@ def _copy_files(files:dict, root:Path, out:Path):
         if f.suffix.lower() in ('.csv', '.json', '.txt', '.svg'): atomic_write_text(dst, _scrub(f.read_text(), root))
         else: shutil.copyfile(f, dst)
 
-# %% ../../nbs/91_app.docs.ipynb #9bae3724
+# %% ../../nbs/91_app.docs.ipynb #79e586c2
 def _render_pages(pages, out, targets, mathjax_url, execute, only, timeout, kernel, verbose)->tuple[list, list, dict]:
     "Render and write every page; returns (API entries, search entries, {page: error or dead links})."
     api, search, notes = [], [], {}
@@ -594,7 +594,7 @@ def _render_pages(pages, out, targets, mathjax_url, execute, only, timeout, kern
         if verbose: print(f"{p['page']} → {p['dest']} ({time.time() - t0:.0f} s){' — ' + notes[p['dest']] if p['dest'] in notes else ''}")
     return api, search, notes
 
-# %% ../../nbs/91_app.docs.ipynb #86b56e3a
+# %% ../../nbs/91_app.docs.ipynb #dde9a8b3
 def _plain_page(title:str, content:str)->str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
             f'<body class="pl-plain"><main><h1>{html.escape(title)}</h1>\n{content}\n</main></body></html>\n')
@@ -618,14 +618,16 @@ def _chapter_list(pages:list[dict], notes:dict, execute:bool)->str:
     if any(p['kind'] == 'note' for p in pages): out += '\n<h2 id="notes">Notes</h2>\n' + part('note', 'ul')
     return out
 
-def _api_index(api:list[dict])->str:
-    "The body of `api.html`: every exported name by module, linking to its reference."
-    mods = {}
+def _api_index(api:list[dict], pages:list[dict])->str:
+    "The body of `api.html`: every exported name by module (and chapter), linking to its reference, with its docstring's first line."
+    mods, titles = {}, {p['dest']: p['title'] for p in pages}
     for e in api: mods.setdefault(e['module'], []).append(e)
     out = [f'<p>{len(api)} exported names in {len(mods)} modules; each links to its signature and documented arguments in its chapter.</p>']
     for m, es in mods.items():
-        out.append(f'<h2 id="{html.escape(m)}"><code>{html.escape(m)}</code></h2><ul>' + ''.join(
-            f'<li><a href="{html.escape(e["dest"])}#{html.escape(e["name"])}"><code>{html.escape(e["name"])}</code></a> — {html.escape(e["summary"])}</li>' for e in es) + '</ul>')
+        d = es[0]['dest']
+        out.append(f'<h2 id="{html.escape(m)}"><code>{html.escape(m)}</code> · <a href="{html.escape(d)}">{html.escape(titles.get(d, d))}</a></h2><ul>' + ''.join(
+            f'<li><a href="{html.escape(e["dest"])}#{html.escape(e["name"])}"><code>{html.escape(e["name"])}</code></a>'
+            f'{" — " + md_inline(e["summary"]) if e["summary"] else ""}</li>' for e in es) + '</ul>')
     return '\n'.join(out)
 
 # %% ../../nbs/91_app.docs.ipynb #40393622
@@ -640,13 +642,13 @@ def _write_extras(out:Path, pages, api, search, notes, execute)->Path:
     "Write `chapters.html`, `api.html`, the search index, style sheet and script; returns the chapter list."
     import json
     for name, title, body in (('chapters.html', 'pertlearn: chapters and reports', _chapter_list(pages, notes, execute)),
-                              ('api.html', 'pertlearn: index of names', _api_index(api))):
+                              ('api.html', 'pertlearn: index of names', _api_index(api, pages))):
         atomic_write_text(out/name, _frame(_plain_page(title, body), pages, name))
     atomic_write_text(out/'search-index.js', 'window.PL_SEARCH = ' + json.dumps(search, ensure_ascii=False, separators=(',', ':')) + ';\n')
     atomic_write_text(out/'pertlearn-docs.css', _CSS); atomic_write_text(out/'pertlearn-docs.js', _JS)
     return out/'chapters.html'
 
-# %% ../../nbs/91_app.docs.ipynb #eb1a7ae6
+# %% ../../nbs/91_app.docs.ipynb #b260e3d7
 def build_docs(nbs:str|Path='nbs', # folder of the chapter notebooks
                out:str|Path='_docs', # output folder
                execute:bool=False, # execute the notebooks first (default: render their committed outputs)
