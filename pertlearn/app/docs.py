@@ -583,7 +583,10 @@ def _render_pages(pages, out, targets, mathjax_url, execute, only, timeout, kern
     "Render and write every page; returns (API entries, search entries, {page: error or dead links})."
     api, search, notes = [], [], {}
     for p in pages:
-        if only is not None and p['kind'] == 'chapter' and not p['src'].match(only): continue
+        if only is not None and p['kind'] == 'chapter' and not p['src'].match(only):   # not rendered now: still in the indexes
+            api += [dict(e, dest=p['dest']) for e in add_api_docs(nbformat.read(p['src'], as_version=4))]
+            if (out/p['dest']).is_file(): search += search_entries((out/p['dest']).read_text(), p['title'], p['dest'])
+            continue
         t0 = time.time()
         body, entries, err = render_page(p, mathjax_url, execute and (p['kind'] == 'chapter' or only is None), timeout, kernel)
         body, dead = rewrite_links(body, p['page'], p['dest'], targets)
