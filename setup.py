@@ -31,19 +31,25 @@ class build_py_with_notebooks(build_py):
         reports = sorted(ROOT.glob('results/*/*.ipynb'))   # the committed experiment reports, rendered beside the chapters
         for nb in reports: (dst/nb.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True); self.copy_file(str(nb), str(dst/nb.relative_to(ROOT)))
         # the files the front page, chapters and reports link to (figures, tables, Markdown notes), so no link in the docs is dead
-        for page, rel in _links([(index, 'index.ipynb')] + [(nb, f'nbs/{nb.name}') for nb in chapters] + [(nb, nb.relative_to(ROOT).as_posix()) for nb in reports]):
-            f = ROOT/rel
-            if f.suffix.lower() in LINKED and f.is_file() and ROOT in f.resolve().parents and f.stat().st_size < 1_000_000:
-                (dst/rel).parent.mkdir(parents=True, exist_ok=True); self.copy_file(str(f), str(dst/rel))
+        pages = [(index, 'index.ipynb')] + [(nb, f'nbs/{nb.name}') for nb in chapters] + [(nb, nb.relative_to(ROOT).as_posix()) for nb in reports]
+        for _ in range(2):   # the linked Markdown notes, then what they link to (a figure)
+            notes = []
+            for page, rel in _links(pages):
+                f = ROOT/rel
+                if f.suffix.lower() in LINKED and f.is_file() and ROOT in f.resolve().parents and f.stat().st_size < 1_000_000:
+                    (dst/rel).parent.mkdir(parents=True, exist_ok=True); self.copy_file(str(f), str(dst/rel))
+                    if f.suffix.lower() == '.md': notes.append((f, rel))
+            pages = notes
 
 LINKED = ('.png', '.jpg', '.jpeg', '.svg', '.gif', '.csv', '.json', '.txt', '.md')
 
 def _links(notebooks):
-    "(notebook, repository path) of each relative link in the Markdown of `notebooks` ((file, its repository path) pairs)."
+    "(notebook, repository path) of each relative link in the Markdown of `notebooks` ((notebook or .md file, its repository path) pairs)."
     import json, posixpath
     for nb, page in notebooks:
         if not nb.is_file(): continue
-        for c in json.loads(nb.read_text()).get('cells', []):
+        cells = json.loads(nb.read_text()).get('cells', []) if nb.suffix == '.ipynb' else [{'cell_type': 'markdown', 'source': nb.read_text()}]
+        for c in cells:
             if c.get('cell_type') != 'markdown': continue
             for href in re.findall(r'\]\(([^)\s]+)\)', ''.join(c.get('source', ''))):
                 href = href.split('#')[0]
