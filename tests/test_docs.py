@@ -125,3 +125,22 @@ def test_in_a_browser(site):
         if r['tex'] and not any(f.startswith('STIXMathJax') for f in r['fonts']): problems.append(f"{name}: maths not in the STIX-Web fonts ({r['fonts']})")
     assert problems == [], problems
     assert found[site/'07_attacks.html']['tex'] > 10   # the attacks chapter has formulas, and they were typeset
+
+# ---- what is missing, said in one line ----
+def _docs_without(module:str, *args, cwd:Path):
+    "`pertlearn docs ARGS` in a fresh process where `module` cannot be imported (as after `pip install pertlearn` without the extra)."
+    import os, sys
+    code = f"import sys; sys.modules[{module!r}] = None; from pertlearn.app.cli import main; sys.exit(main(['docs', *sys.argv[1:]]))"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]))
+    return subprocess.run([sys.executable, '-c', code, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+def test_without_the_docs_extra(tmp_path):
+    r = _docs_without('nbconvert', '--out', tmp_path/'site', cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr.strip().count('\n') == 0 and "pip install 'pertlearn[docs]'" in r.stderr, r.stderr
+    import nbformat   # nbconvert there, nbdev not: the pages are made, without an API reference, and the extra is named
+    (tmp_path/'nbs').mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell('# A\n> a chapter'), nbformat.v4.new_code_cell('#| default_exp app.docs')])
+    nbformat.write(nb, tmp_path/'nbs'/'00_a.ipynb')
+    r = _docs_without('nbdev', '--nbs', tmp_path/'nbs', '--out', tmp_path/'site2', cwd=tmp_path)
+    assert r.returncode == 0 and "nbdev is not installed (pip install 'pertlearn[docs]')" in r.stdout and 'Traceback' not in r.stderr, r.stdout + r.stderr
+    assert (tmp_path/'site2'/'00_a.html').is_file()
