@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $@
 
-.PHONY: install quick test test-slow check nbtest pytest readme bench docs outputs results
+.PHONY: install quick test test-slow check nbtest pytest readme bench docs outputs results browser
 install: $(BIN)/.installed
 
 quick: install  ## the main job: learn an MNIST-RTS perturbation set on the embedded digits (quick mode)
@@ -24,8 +24,14 @@ check: install  ## notebooks exported and clean: the package and notebooks are i
 nbtest: install
 	$(BIN)/nbdev-test --n-workers 2
 
-pytest: install
+pytest: install browser
 	$(BIN)/pytest -q
+
+browser:  ## headless Chromium for the docs' browser test (tests/test_docs.py), from Debian's packages when missing; the test is skipped, saying so, where it cannot be installed
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  sudo=$$(test "$$(id -u)" = 0 || echo "sudo -n"); \
+	  if command -v apt-get >/dev/null && $$sudo apt-get update -qq >/dev/null 2>&1 && $$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; \
+	  then echo "installed chromium (for the docs' browser test)"; else echo "chromium could not be installed (no apt-get, no root or no network): the docs' browser test will be skipped"; fi; }
 
 test: check nbtest pytest  ## every test: notebook cells (nbdev-test) and tests/ (pytest, including the import-order and path tests)
 
@@ -40,7 +46,7 @@ bench: install  ## issue-12 benchmark: today's code path against the faster defa
 	mkdir -p benchmarks/results
 	$(BIN)/python benchmarks/bench_perf.py | tee benchmarks/results/bench_perf.txt
 
-docs: install  ## the offline reader in _docs/: front page, chapter list, chapters with their saved outputs (no Quarto, no network)
+docs: install  ## the offline reader in _docs/: front page, chapters with their saved outputs and API reference, experiment reports, index of names, search (no Quarto, no network)
 	$(BIN)/pertlearn docs
 
 JOBS ?= 1

@@ -82,14 +82,20 @@ def test_the_import_check_can_fail():
     assert {'pertlearn.app.cli', 'pertlearn.app.runner', 'pertlearn.cvae'} <= set(found), found
     assert chapter_of('pertlearn.app.cli', order) > order[first] and chapter_of('pertlearn.models', order) > order['pertlearn.cvae']
 
+# The one exception: the docs reader imports the module of each chapter it renders, to write its API reference with
+# nbdev's show_doc (chapter 91). That is reading the package, not depending on it, and nothing imports the reader.
+READERS = {('pertlearn/app/docs.py', 'add_api_docs')}
+
 def test_no_import_by_computed_name():
-    "Every arrow shows in an import statement: no chapter imports a module by a name computed at run time (importlib)."
+    "Every arrow shows in an import statement: no chapter imports a module by a name computed at run time (importlib), but the docs reader."
     order, bad = chapter_order(), []
     for path in sorted(PKG.rglob('*.py')):
         if module_name(path) not in order: continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        allowed = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and (path.relative_to(ROOT).as_posix(), f.name) in READERS for n in ast.walk(f)}
+        for node in ast.walk(tree):
             f = getattr(node, 'func', None)
-            if isinstance(node, ast.Call) and (getattr(f, 'attr', None) or getattr(f, 'id', None)) in ('import_module', '__import__'):
+            if isinstance(node, ast.Call) and (getattr(f, 'attr', None) or getattr(f, 'id', None)) in ('import_module', '__import__') and id(node) not in allowed:
                 bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not bad, 'imports by computed name:\n' + '\n'.join(bad)
 

@@ -103,7 +103,7 @@ def test_run_experiment_from_wheel(venv, tmp_path):
     assert (tmp_path/'run'/'mnist_rts.ipynb').exists() and (tmp_path/'run'/'set'/'set.json').exists()
 
 def test_docs_from_wheel(venv, tmp_path):
-    "`pertlearn docs` outside a checkout renders the shipped notebooks: front page, chapter list, chapters, MathJax served locally."
+    "`pertlearn docs` outside a checkout renders the shipped notebooks: front page, chapter list, chapters with their API reference, experiment reports, MathJax served locally, no dead link."
     out = _sh([venv/'bin'/'pertlearn', 'docs', '--out', tmp_path/'site'], tmp_path, _env(venv))
     site = tmp_path/'site'
     chapters = sorted(p.stem for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
@@ -113,5 +113,8 @@ def test_docs_from_wheel(venv, tmp_path):
     assert [c for c in chapters if f'href="{c}.html"' in lst] == chapters and '`' not in lst.split('<ol>')[1]
     assert (site/'mathjax'/'MathJax.js').is_file() and 'src="mathjax/MathJax.js' in (site/'06a_theory.html').read_text()
     assert str(ROOT) not in front
+    from pertlearn.app.docs import check_links   # the reports, the notes and every link come with the wheel too
+    assert all((site/p.relative_to(ROOT).with_suffix('.html')).is_file() for p in ROOT.glob('results/*/*.ipynb')) and check_links(site) == []
+    assert 'id="build_docs"' in (site/'91_app.docs.html').read_text() and 'href="91_app.docs.html#build_docs"' in (site/'api.html').read_text()
     r = subprocess.run([venv/'bin'/'pertlearn', 'docs', '--nbs', tmp_path/'nowhere'], cwd=tmp_path, env=_env(venv), capture_output=True, text=True)
     assert r.returncode == 1 and 'Traceback' not in r.stderr and 'no chapter notebooks' in r.stderr, r.stderr

@@ -5,10 +5,11 @@ Usage: python tools/make_results.py [NAME ...]   (default: the four experiments)
 Each run is `pertlearn run NAME --quick --out results/NAME-quick` (or `--profile medium -p data_path PATH --out
 results/NAME-medium`, with PATH passed relative to the run folder so that no machine path is recorded), with figures at 80 dpi. Afterwards the folder keeps
 the executed notebook, metrics.json, params.json, small CSV tables and the figures; trained weights and other bulky
-files are removed. Machine paths in the notebook, its outputs and params.json become relative to the repository, and
-papermill's timing metadata goes. Exits 1 when a run fails or its notebook's outputs have problems.
+files are removed. Machine paths in the notebook, its outputs and params.json become relative to the repository (and a
+development folder such as ../../.devdata/ becomes PATH/ in the notebook), the front matter and papermill's timing
+metadata go, and the kernel's warning about local TCP is kept out of the log. Exits 1 when a run fails or its notebook's outputs have problems.
 """
-import json, os, shutil, subprocess, sys, time
+import json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,7 @@ def tidy(out:Path)->list[str]:
     for f in sorted(out.glob('*.ipynb')):
         nb = nbformat.read(f, as_version=4)
         nb.metadata.pop('papermill', None)
+        nb.cells = [c for c in nb.cells if not (c.cell_type == 'raw' and c.source.lstrip().startswith('---'))]   # the experiment's front matter is for nbdev, not a reader
         for c in nb.cells:
             c.metadata.pop('papermill', None); c.metadata.pop('execution', None)
             c.source = _scrub(c.source, ROOT)
@@ -41,6 +43,15 @@ def tidy(out:Path)->list[str]:
         nbformat.write(nb, f)
         problems += output_problems(nb, str(f.relative_to(ROOT)))
     return problems
+
+KERNEL_NOISE = re.compile(r'^\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption')
+
+def run_quietly(cmd, **kw)->int:
+    "Run `cmd`, passing its stderr on without the kernel's start-up warning about local TCP (noise to whoever reads the log); returns its exit code."
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, **kw)
+    for line in p.stderr:
+        if not KERNEL_NOISE.match(line): sys.stderr.write(line); sys.stderr.flush()
+    return p.wait()
 
 if __name__ == '__main__':
     import argparse
@@ -59,9 +70,9 @@ if __name__ == '__main__':
                                                               os.path.relpath(Path(args.data_path).resolve(), out)]
         t0 = time.time()   # an earlier run in `out` stays until this one has succeeded (--overwrite swaps it in then)
         with figure_env():
-            r = subprocess.run([sys.executable, '-c', 'import sys; from pertlearn.app.cli import main; sys.exit(main())',
+            code = run_quietly([sys.executable, '-c', 'import sys; from pertlearn.app.cli import main; sys.exit(main())',
                                 'run', name, *extra, '--out', str(out), '--overwrite'], cwd=ROOT, env={**env, 'MATPLOTLIBRC': os.environ['MATPLOTLIBRC']})
-        if r.returncode: problems.append(f"{name}: the run failed (exit {r.returncode})"); continue
+        if code: problems.append(f"{name}: the run failed (exit {code})"); continue
         probs = tidy(out); problems += probs
         print(f"{name}: {time.time() - t0:.0f} s → {out.relative_to(ROOT)}{'' if not probs else ' — ' + '; '.join(probs)}", flush=True)
     if problems: print('\n'.join(problems)); sys.exit(1)
