@@ -17,7 +17,7 @@ def one(setting, batch:int, steps:int, quick:bool)->dict:
     "One process: apply the setting, warm up, time `steps` training steps; faults and time per step, peak RSS."
     import ctypes
     if setting == 'tune':
-        from pertlearn.utils import tune_allocator; tune_allocator(children=False)
+        from pertlearn.speed import tune_allocator; tune_allocator(children=False)
     elif setting is not None:   # the old setting: mmap 32 MiB, trim 512 MiB, top pad 64 MiB
         libc = ctypes.CDLL('libc.so.6'); libc.mallopt(-3, setting << 20); libc.mallopt(-1, 512 << 20); libc.mallopt(-2, 64 << 20)
     import torch

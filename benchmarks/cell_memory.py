@@ -30,7 +30,7 @@ class _MallInfo2(ctypes.Structure):
 
 def heap_in_use_mb()->float:
     "Bytes the C heap has handed out and not had back (glibc `mallinfo2`: small chunks plus mmapped ones), in MiB; NaN without glibc 2.33."
-    from pertlearn.utils import _glibc   # the C library where it is glibc, as tune_allocator and release_memory find it
+    from pertlearn.speed import _glibc   # the C library where it is glibc, as tune_allocator and release_memory find it
     f = getattr(_glibc(), 'mallinfo2', None)
     if f is None: return float('nan')
     f.restype = _MallInfo2; m = f(); return (m.uordblks + m.hblkhd) / 2**20
@@ -43,7 +43,7 @@ def run(name:str, params:dict, profile:str='quick', out_dir:str|None=None, log=p
     "Execute experiment `name`'s code cells here with the profile's parameters; a row per cell."
     import nbformat
     from pertlearn.app.runner import EXPERIMENTS, experiment_params, experiments_dir
-    from pertlearn.utils import tune_allocator
+    from pertlearn.speed import tune_allocator
     tune_allocator()
     p = experiment_params(name, profile=profile, params=params)
     p['out_dir'] = out_dir or tempfile.mkdtemp(prefix=f'cellmem-{name}-')

@@ -208,7 +208,8 @@ def run_robust(cfg:dict, threads:int)->dict:
     from fastai.learner import Learner
     from fastai.metrics import accuracy
     import fastai.callback.schedule
-    from pertlearn.utils import seed_everything, tune_allocator, peak_rss_mb
+    from pertlearn.utils import seed_everything
+    from pertlearn.speed import tune_allocator, peak_rss_mb
     tune_allocator()
     from pertlearn.data.mnist_rts import load_mnist, mnist_rts_dls, mnist_rts_classif_dls, rts_perturb
     from pertlearn.data.core import EpochSetter
@@ -256,7 +257,8 @@ def run_one(cfg:dict, threads:int, samples_dir:Path)->dict:
     if EXPERIMENT == 'mnist-rts-robust': return run_robust(cfg, threads)
     import torch
     torch.set_num_threads(threads)
-    from pertlearn.utils import seed_everything, tune_allocator, n_params, peak_rss_mb
+    from pertlearn.utils import seed_everything, n_params
+    from pertlearn.speed import tune_allocator, peak_rss_mb
     tune_allocator()
     import pertlearn.models.pairs, pertlearn.models.cifar, pertlearn.models.illumination  # register the architectures
     from pertlearn.perturbation import PerturbationSet

@@ -13,7 +13,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches, keep_best, gradient_ascent, default_step_size
 from .metrics import proportion_ci
-from .utils import as_generator, channels_last, folded_batchnorm, check_finite_positive, check_int, check_images, check_labels, renamed_kwargs
+from .utils import as_generator
+from .checks import check_finite_positive, check_int, check_images, check_labels, renamed_kwargs
+from .speed import channels_last, folded_batchnorm
 
 # %% auto #0
 __all__ = ['frozen_eval', 'attack_objective', 'check_logits', 'device_generator', 'Attack', 'LatentPGD', 'linear_latent_radius',

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from scipy.stats import beta, binom, norm
 from .perturbation import PerturbationSet
-from .utils import check_finite_positive, check_int, check_prob, check_images
+from .checks import check_finite_positive, check_int, check_prob, check_images
 from .attacks import frozen_eval, device_generator, check_logits
 from .metrics import proportion_ci
 

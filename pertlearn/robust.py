@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from fastai.callback.core import Callback
 from .perturbation import PerturbationSet, sample_ball, default_step_size
 from .attacks import LatentPGD, LatentAPGD, frozen_eval
-from .utils import as_generator, derive_seed, check_finite_positive, check_int, renamed_kwargs
+from .utils import as_generator, derive_seed
+from .checks import check_finite_positive, check_int, renamed_kwargs
 
 # %% auto #0
 __all__ = ['per_example_loss', 'fingerprint', 'bn_state', 'same_state', 'PerturbationCallback', 'RealPerturbationAugmentation',

@@ -9,7 +9,7 @@ import torch.nn as nn
 from PIL import Image
 
 from pertlearn.app.cli import main
-from pertlearn.utils import write_marker, MARKER
+from pertlearn.checks import write_marker, MARKER
 from pertlearn.data.pairs import PairsError, load_pairs, write_pairs
 from pertlearn.perturbation import PerturbationSet, latent_pgd
 from pertlearn.attacks import LatentPGD, LinfPGD, L2PGD, RandomMembers

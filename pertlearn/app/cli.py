@@ -159,7 +159,7 @@ def main(argv=None)->int:
     "Entry point of the `pertlearn` command: bad arguments are one line on stderr (exit 2); Ctrl-C says how to resume (exit 130)."
     argv = list(sys.argv[1:] if argv is None else argv)
     a = parser().parse_args(argv)
-    from pertlearn.utils import tune_allocator; tune_allocator()  # keep freed memory (here and in the kernels it starts)
+    from pertlearn.speed import tune_allocator; tune_allocator()  # keep freed memory (here and in the kernels it starts)
     if a.cmd == 'run' and a.out is None:   # fix the folder now, so an interrupted run can be resumed into it
         a.out = str(Path('_runs')/f"{a.experiment}-{datetime.datetime.now():%Y%m%d-%H%M%S}"); argv += ['--out', a.out]
     try: return _main(a)

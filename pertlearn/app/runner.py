@@ -7,8 +7,10 @@ from __future__ import annotations
 import json, datetime, ast, shutil
 from pathlib import Path
 import pertlearn
-from ..utils import (atomic_write_json, check_writable, tune_allocator, check_value, spec_of, output_folder, staging_folder,
-                             swap_into_place, write_marker, read_marker, is_disk_full, MARKER)
+from ..utils import atomic_write_json
+from ..checks import (check_writable, check_value, spec_of, output_folder, staging_folder, swap_into_place,
+                              write_marker, read_marker, is_disk_full, MARKER)
+from ..speed import tune_allocator
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'PROFILES', 'experiments_dir', 'parse_value', 'resolve_profile', 'experiment_params', 'check_data_path',
