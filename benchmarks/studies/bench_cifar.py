@@ -19,13 +19,14 @@ the CLI and runner do. The in-process throughput runs all variants under tune_al
 Numerical agreement: the same state_dict is loaded into every variant (the keys are unchanged) and one training step's
 loss and gradients, and a decode, are compared with `today`.
 
-    nice -n 19 taskset -c 1 python benchmarks/bench_cifar.py [--batch 32] [--infer-batch 128] [--reps 5] [--quick]
-    taskset -c 1 python benchmarks/bench_cifar.py --rss-only --batch 128 --rss-steps 5 --rss-reps 3 --variants today improved 'improved, no recompute'
+    nice -n 19 taskset -c 1 python benchmarks/studies/bench_cifar.py [--batch 32] [--infer-batch 128] [--reps 5] [--quick]
+    taskset -c 1 python benchmarks/studies/bench_cifar.py --rss-only --batch 128 --rss-steps 5 --rss-reps 3 --variants today improved 'improved, no recompute'
 """
 import argparse, contextlib, os, platform, subprocess, sys, time, types, json
 from pathlib import Path
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # benchmarks/, for _git
 import _git   # benchmarks/_git.py: reading old code from git history
 from pertlearn.speed import peak_rss_mb   # VmHWM in MiB (bench_allocator imports it from here too)
 

@@ -29,9 +29,9 @@ Other experiments (`--experiment`), each scored the same way on its own validati
                 each). Grids: `quick` (epochs, widths, latents, pairs per scene; 7 configurations) and `tiny`.
 The default --name is sweep_quality for mnist-rts and sweep_<experiment> otherwise.
 
-    python benchmarks/sweep_quality.py --configs quick --jobs 8      # 16 cores: 8 configurations at a time, 2 threads each
-    python benchmarks/sweep_quality.py --configs tiny --jobs 2
-    python benchmarks/sweep_quality.py --experiment corruptions --configs quick --jobs 1 --threads 1
+    python benchmarks/studies/sweep_quality.py --configs quick --jobs 8      # 16 cores: 8 configurations at a time, 2 threads each
+    python benchmarks/studies/sweep_quality.py --configs tiny --jobs 2
+    python benchmarks/studies/sweep_quality.py --experiment corruptions --configs quick --jobs 1 --threads 1
 
 Writes benchmarks/results/sweep_quality.csv, .md (the table) and .png (quality against wall time) and
 benchmarks/results/sweep_samples/<config>.png. Results already in the CSV are kept and not re-run (`--rerun` to redo).
@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / 'results'
+RESULTS = HERE.parent / 'results'
 NAME = 'sweep_quality'
 EXPERIMENT = 'mnist-rts'   # set by --experiment (and passed to the child processes)
 ALL_DEFAULTS = {

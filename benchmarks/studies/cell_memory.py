@@ -3,9 +3,9 @@ parameters of a profile, and print for each cell its wall time, the peak residen
 `VmHWM`, reset before each cell through /proc/self/clear_refs), the resident memory after it and the C heap in use
 (glibc `mallinfo2`). A cell whose peak stands above the memory before it is where a run's peak can be lowered.
 
-    python benchmarks/cell_memory.py corruptions                    # the quick profile (minutes: a whole quick run)
-    python benchmarks/cell_memory.py illumination -p cert_batch 100 # a parameter changed
-    python benchmarks/cell_memory.py mnist-rts --save               # also write benchmarks/results/cell_memory_mnist-rts.txt
+    python benchmarks/studies/cell_memory.py corruptions                    # the quick profile (minutes: a whole quick run)
+    python benchmarks/studies/cell_memory.py illumination -p cert_batch 100 # a parameter changed
+    python benchmarks/studies/cell_memory.py mnist-rts --save               # also write benchmarks/results/cell_memory_mnist-rts.txt
 
 It runs what `pertlearn run NAME --quick` runs, in one process instead of a papermill kernel, with the allocator
 settings `pertlearn run` applies (`tune_allocator`); figures are written to a temporary run folder. The peaks agree
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse, contextlib, ctypes, io, os, platform, sys, tempfile, time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))   # this checkout's pertlearn
 
 
@@ -81,7 +81,7 @@ if __name__ == '__main__':
     lines = []
     def log(s): print(s, flush=True); lines.append(s)
     import torch
-    log(f"# python benchmarks/cell_memory.py {args.name}" + ''.join(f' -p {k} {v}' for k, v in args.p) +
+    log(f"# python benchmarks/studies/cell_memory.py {args.name}" + ''.join(f' -p {k} {v}' for k, v in args.p) +
         (f' --profile {args.profile}' if args.profile != 'quick' else ''))
     log(f"# {os.cpu_count()} cores ({platform.machine()}), {torch.get_num_threads()} torch threads, Python {platform.python_version()}, torch {torch.__version__}")
     log("# memory in MiB; peak = VmHWM while the cell ran; heap = glibc heap in use after it")
