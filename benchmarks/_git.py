@@ -1,5 +1,5 @@
 """Old versions of this repository's files, read from its git history: the one place where the benchmarks that compare
-with earlier code (`bench_perf`, `bench_cifar`) call git, with one clear error where the history is missing."""
+with earlier code (`bench_perf`, `studies/bench_cifar`) call git, with one clear error where the history is missing."""
 from __future__ import annotations
 import subprocess
 from pathlib import Path

@@ -16,7 +16,7 @@ code), with the `MNISTConvNet` classifier, it measures
   folding    today's PGD and certification with `folded_batchnorm` switched off (PERTLEARN_FOLD_BN=0), in phase 2
   peak RSS   the process high-water mark after each phase (monotone)
 
-The allocator (`pertlearn.utils.tune_allocator`, which pertlearn's entry points apply) is process-wide and cannot be
+The allocator (`pertlearn.speed.tune_allocator`, which pertlearn's entry points apply) is process-wide and cannot be
 undone, so the run has two phases: phase 1 with glibc's default allocator runs BASE and today interleaved (what the code
 changes give); then `tune_allocator()` and phase 2 runs today's path again beside the plain loops. "after/before" is
 today with the tuned allocator (phase 2) over BASE with glibc's default (phase 1): what a user of the `pertlearn` command
@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_attacks import plain_latent_pgd, plain_certify_one
 import _git   # benchmarks/_git.py: reading old code from git history
-from pertlearn.utils import tune_allocator
+from pertlearn.speed import tune_allocator
 from pertlearn.models.mnist import STNCVAE
 from pertlearn.models.classifiers import MNISTConvNet
 from pertlearn.perturbation import PerturbationSet

@@ -14,7 +14,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .perturbation import PerturbationSet, latent_pgd, sample_ball, project_l2, iter_batches, keep_best, gradient_ascent, default_step_size
 from .metrics import proportion_ci
-from .utils import as_generator, channels_last, folded_batchnorm, check_finite_positive, check_int, check_images, check_labels, renamed_kwargs
+from .utils import as_generator, IGNORE_INDEX
+from .checks import check_finite_positive, check_int, check_images, check_labels, renamed_kwargs
+from .speed import channels_last, folded_batchnorm
 
 # %% auto #0
 __all__ = ['frozen_eval', 'attack_objective', 'check_logits', 'device_generator', 'Attack', 'LatentPGD', 'linear_latent_radius',
@@ -52,7 +54,7 @@ def attack_objective(logits:torch.Tensor, # (batch, classes) or, for 'seg', (bat
                      y:torch.Tensor, # labels (batch,) or (batch, H, W); targets when `targeted`
                      loss:str='ce', # 'ce', 'margin' or 'seg'
                      targeted:bool=False, # maximise agreement with `y` instead of disagreement
-                     ignore_index:int=-100, # label of pixels that do not count ('seg')
+                     ignore_index:int=IGNORE_INDEX, # label of pixels that do not count ('seg')
                     )->tuple[torch.Tensor, torch.Tensor]:
     "Per-example value to maximise and success in [0, 1] (misclassified, or fraction of pixels misclassified)."
     sign = -1. if targeted else 1.
@@ -116,7 +118,7 @@ class Attack:
                  targeted:bool=False, # `y` are targets to reach instead of labels to escape
                  loss:str='ce', # 'ce', 'margin' or 'seg' (per-pixel, with `ignore_index`)
                  early_stop:bool=True, # stop working on an example once fully successful
-                 ignore_index:int=-100, # label of pixels that do not count ('seg')
+                 ignore_index:int=IGNORE_INDEX, # label of pixels that do not count ('seg')
                  generator:torch.Generator|int|None=None): # seed or generator for every random draw
         if eps is not None: check_finite_positive('eps', eps)
         check_int('restarts', restarts)
@@ -184,12 +186,12 @@ class LatentPGD(Attack):
                  eps:float|torch.Tensor|None=None, # radius (one, or one per example); defaults to `ps.eps`
                  steps:int=50, # gradient steps per restart
                  step_size:float|None=None, # latent step length (default `default_step_size(ε, steps)`)
-                 restarts:int=3, # random restarts, later ones only on examples not yet broken (default: benchmarks/pgd_restarts.py)
+                 restarts:int=3, # random restarts, later ones only on examples not yet broken (default: benchmarks/studies/pgd_restarts.py)
                  targeted:bool=False, # `y` are targets to reach instead of labels to escape
                  loss:str='ce', # 'ce', 'margin' or 'seg' (per-pixel, with `ignore_index`)
                  early_stop:bool=True, # stop moving an example once fully successful
                  random_start:bool=True, # start uniformly in the ball (else at u = 0, the prior mean)
-                 ignore_index:int=-100, # label of pixels that do not count ('seg')
+                 ignore_index:int=IGNORE_INDEX, # label of pixels that do not count ('seg')
                  generator:torch.Generator|int|None=None): # seed or generator for the random starts
         if step_size is not None: check_finite_positive('step_size', step_size)
         check_int('steps', steps)
@@ -261,7 +263,7 @@ class _PixelPGD(Attack):
                  eps:float|None=None, # radius in input space
                  steps:int=50, step_size:float|None=None, # default `default_step_size(ε, steps)`
                  restarts:int=1, targeted:bool=False, loss:str='ce', early_stop:bool=True,
-                 random_start:bool=True, ignore_index:int=-100,
+                 random_start:bool=True, ignore_index:int=IGNORE_INDEX,
                  generator:torch.Generator|int|None=None): # seed or generator for the random starts
         if step_size is not None: check_finite_positive('step_size', step_size)
         check_int('steps', steps)
@@ -318,7 +320,7 @@ class RandomMembers(Attack):
                  eps:float|None=None, # radius (defaults to `ps.eps`)
                  k:int=20, # members drawn per example
                  sampling:str='truncated', # how members are drawn: see `sample_ball`
-                 targeted:bool=False, loss:str='ce', ignore_index:int=-100,
+                 targeted:bool=False, loss:str='ce', ignore_index:int=IGNORE_INDEX,
                  generator:torch.Generator|int|None=None): # seed or generator
         check_int('k', k)
         super().__init__(model, eps, k, targeted, loss, False, ignore_index, generator)   # each draw is one attempt on every example
@@ -394,7 +396,7 @@ class LatentAPGD(Attack):
                  target_rank:int|None=None, # targeted DLR towards the class ranked this high (1: runner-up) at u = 0 ('dlr' only)
                  start:str='zero', # first start: 'zero' (the prior mean) or 'random' (random direction, radius ε/2)
                  early_stop:bool=True, # broken examples leave the batch at once
-                 ignore_index:int=-100, # label of pixels that do not count ('seg', 'seg_dlr')
+                 ignore_index:int=IGNORE_INDEX, # label of pixels that do not count ('seg', 'seg_dlr')
                  generator:torch.Generator|int|None=None): # seed or generator for the random starts
         if loss not in ('ce', 'dlr', 'seg', 'seg_dlr'): raise ValueError(f"unknown APGD loss {loss!r}: use 'ce', 'dlr', 'seg' or 'seg_dlr'")
         if start not in ('zero', 'random'): raise ValueError(f"start must be 'zero' or 'random'; got {start!r}")
@@ -539,7 +541,7 @@ class AutoLatentAttack(Attack):
                  restarts:int=1, # random starts per loss, after the runs from u = 0
                  n_targets:int=3, # targeted DLR members (runner-up classes at u = 0); 0 for none (never for 'seg')
                  seg:bool=False, # per-pixel logits: members 'seg' and 'seg_dlr'
-                 ignore_index:int=-100, # label of pixels that do not count (seg)
+                 ignore_index:int=IGNORE_INDEX, # label of pixels that do not count (seg)
                  generator:torch.Generator|int|None=None): # seed or generator for the random starts
         check_int('steps', steps); check_int('restarts', restarts, 0); check_int('n_targets', n_targets, 0)
         super().__init__(model, eps, 1, False, 'seg' if seg else 'ce', True, ignore_index, generator)

@@ -11,7 +11,8 @@ import torch
 import torch.nn as nn
 from scipy.stats import beta, binom, norm
 from .perturbation import PerturbationSet
-from .utils import check_finite_positive, check_int, check_prob, check_images
+from .utils import IGNORE_INDEX
+from .checks import check_finite_positive, check_int, check_prob, check_images
 from .attacks import frozen_eval, device_generator, check_logits
 from .metrics import proportion_ci
 
@@ -178,7 +179,7 @@ def certified_accuracy(preds:torch.Tensor, # smoothed predictions (−1 = abstai
                        radii:torch.Tensor, # certified radii, same shape
                        labels:torch.Tensor, # true labels, same shape
                        radii_grid=None, # radii to evaluate at (default: 21 points from 0 to the largest radius)
-                       ignore_index:int=-100, # label of pixels that do not count
+                       ignore_index:int=IGNORE_INDEX, # label of pixels that do not count
                       )->pd.DataFrame:
     "Certified accuracy at each radius: a DataFrame (radius, certified_accuracy, n, ci_low, ci_high, abstain), with 95% Wilson intervals."
     p, r, l = (np.asarray(torch.as_tensor(t).detach().cpu()).reshape(-1) for t in (preds, radii, labels))

@@ -16,8 +16,8 @@ from .cvae import CVAE, CVAEOutput, CVAELoss
 from .architectures import build_cvae
 from .train import cvae_learner, Schedules, reference_schedules
 from .perturbation import PerturbationSet
-from .utils import (as_generator, derive_seed, seed_everything, check_args, output_folder, staging_folder,
-                             swap_into_place, write_marker, is_disk_full)
+from .utils import as_generator, derive_seed, seed_everything
+from .checks import check_args, output_folder, staging_folder, swap_into_place, write_marker, is_disk_full
 
 # %% auto #0
 __all__ = ['rank_info', 'DistBatchNorm2d', 'convert_batchnorm', 'NoiseCVAE', 'ShardedLoader', 'ddp_train_cvae', 'ddp_train_set']

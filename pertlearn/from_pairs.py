@@ -14,8 +14,9 @@ from .data.pairs import PairData, load_pairs, pairs_dls
 from .perturbation import PerturbationSet
 from .train import train_cvae, reference_schedules
 from .metrics import evaluate_set, summarize
-from .utils import (atomic_write_json, default_device, seed_everything, n_params, check_device, check_args, output_folder,
-                             staging_folder, swap_into_place, write_marker, is_disk_full, MARKER)
+from .utils import atomic_write_json, default_device, seed_everything, n_params
+from .checks import (check_device, check_args, output_folder, staging_folder, swap_into_place, write_marker,
+                              is_disk_full, MARKER)
 
 # %% auto #0
 __all__ = ['SET_FILES', 'saved_set_folder', 'learn_set', 'format_report']

@@ -12,7 +12,7 @@ import torch
 from .cvae import kl_gaussian
 from .perturbation import PerturbationSet, project_l2, sample_ball, latent_pgd, iter_batches, keep_best, default_step_size
 from .utils import IGNORE_INDEX
-from .utils import renamed_kwargs
+from .checks import renamed_kwargs
 
 
 # %% auto #0

@@ -11,7 +11,9 @@ import numpy as np
 import torch
 from .cvae import CVAE, whitened_offset, save_cvae
 from .architectures import load_cvae
-from .utils import atomic_write_json, check_finite_positive, check_int, check_images, renamed_kwargs, channels_last, folded_batchnorm
+from .utils import atomic_write_json
+from .checks import check_finite_positive, check_int, check_images, renamed_kwargs
+from .speed import channels_last, folded_batchnorm
 
 # %% auto #0
 __all__ = ['project_l2', 'sample_ball', 'offset_stats', 'iter_batches', 'PerturbationSet', 'pretrained_dir', 'list_pretrained',

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from fastai.callback.core import Callback
 from .perturbation import PerturbationSet, sample_ball, default_step_size
 from .attacks import LatentPGD, LatentAPGD, frozen_eval
-from .utils import as_generator, derive_seed, check_finite_positive, check_int, renamed_kwargs
+from .utils import as_generator, derive_seed, IGNORE_INDEX
+from .checks import check_finite_positive, check_int, renamed_kwargs
 
 # %% auto #0
 __all__ = ['per_example_loss', 'fingerprint', 'bn_state', 'same_state', 'PerturbationCallback', 'RealPerturbationAugmentation',
@@ -20,7 +21,7 @@ __all__ = ['per_example_loss', 'fingerprint', 'bn_state', 'same_state', 'Perturb
 # %% ../nbs/09_robust.ipynb #bfbd6bcf
 def per_example_loss(pred:torch.Tensor, # logits (batch, classes) or per-pixel logits (batch, classes, H, W)
                      y:torch.Tensor, # labels (batch,) or (batch, H, W)
-                     ignore_index:int=-100, # label of pixels (or examples) that do not count
+                     ignore_index:int=IGNORE_INDEX, # label of pixels (or examples) that do not count
                     )->torch.Tensor:
     "One cross-entropy per example, shape (batch,): per-pixel losses averaged over each image's valid pixels."
     ce = F.cross_entropy(pred, y.long(), reduction='none', ignore_index=ignore_index)
@@ -184,7 +185,7 @@ class LatentAdversarialTraining(PerturbationCallback):
                  inner:str='apgd', # inner attack: 'apgd' (`LatentAPGD` from u = 0: step schedule, momentum) or 'pgd' (`LatentPGD`, the former default)
                  loss:str='max', # 'max': per-example max of clean and adversarial loss (paper); 'adv': adversarial only
                  attack_loss:str|None=None, # attack objective: 'ce', 'margin', 'seg' (None: 'seg' for per-pixel labels, else 'ce')
-                 ignore_index:int=-100, # label of pixels that do not count (segmentation)
+                 ignore_index:int=IGNORE_INDEX, # label of pixels that do not count (segmentation)
                  random_start:bool=True, seed:int=0, check:bool=True,
                  record:bool=False, # keep per-batch losses at the random start and at the attack's result
                  attack_mode:str='eval', # classifier mode during the attack: 'eval' (running BN statistics) or 'train' (batch statistics; the reference)

@@ -16,7 +16,9 @@ from fastai.callback.progress import ProgressCallback
 from fastai.optimizer import OptimWrapper
 from .cvae import CVAE, CVAELoss, CVAEOutput, save_tensors, load_tensors, save_cvae, reparameterize, recon_loss, kl_gaussian
 from .data.core import EpochSetter, BatchLoader
-from .utils import atomic_write_json, check_finite_positive, check_int, as_generator, derive_seed, rss_bytes, release_memory
+from .utils import atomic_write_json, as_generator, derive_seed
+from .checks import check_finite_positive, check_int
+from .speed import rss_bytes, release_memory
 
 # %% auto #0
 __all__ = ['piecewise', 'reference_schedules', 'Schedules', 'LossTerm', 'History', 'Checkpoint', 'load_checkpoint',

@@ -5,6 +5,7 @@ import scipy.stats
 import torch
 import torch.nn as nn
 
+from pertlearn.utils import IGNORE_INDEX
 from pertlearn.cvae import LinearCVAE, LOGVAR_MIN, LOGVAR_MAX
 from pertlearn.perturbation import PerturbationSet
 from pertlearn.toys import linear_set, inv_bound_logvar
@@ -137,7 +138,7 @@ def test_frozen_eval_restores_on_error():
 
 def test_seg_objective_ignores_padding():
     zs = torch.tensor([[[[3., 0., 0.]], [[0., 3., 3.]]], [[[3., 3., 3.]], [[0., 0., 0.]]]])
-    ys = torch.tensor([[[0, 0, 1]], [[1, 0, -100]]])
+    ys = torch.tensor([[[0, 0, 1]], [[1, 0, IGNORE_INDEX]]])
     v, s = attack_objective(zs, ys, 'seg')
     assert torch.allclose(s, torch.tensor([1 / 3, 1 / 2]))
     assert torch.isfinite(v).all()
@@ -195,11 +196,11 @@ def test_certify_abstains_and_segmentation():
     pred, rad = LatentSmoother(seg, ps, 1.0, 2, batch=1000).certify(X, 50, 500, generator=0)
     assert pred.shape == (6, 3, 3) and rad.shape == (6, 3, 3)
     assert set(pred.unique().tolist()) <= {-1, 0, 1} and (rad[pred == -1] == 0).all() and (rad >= 0).all()
-    labels = pred.clone(); labels[pred == -1] = 0; labels[:, 0, 0] = -100
+    labels = pred.clone(); labels[pred == -1] = 0; labels[:, 0, 0] = IGNORE_INDEX
     t = certified_accuracy(pred, rad, labels, [0.0])
     assert t.n[0] == 6 * 8
     # abstained pixels never count as correct, padding never counts at all
-    expect = ((pred == labels) & (pred != -1))[labels != -100].float().mean()
+    expect = ((pred == labels) & (pred != -1))[labels != IGNORE_INDEX].float().mean()
     assert t.certified_accuracy[0] == pytest.approx(float(expect))
 
 

@@ -9,7 +9,7 @@ import torch.nn as nn
 from PIL import Image
 
 from pertlearn.app.cli import main
-from pertlearn.utils import write_marker, MARKER
+from pertlearn.checks import write_marker, MARKER
 from pertlearn.data.pairs import PairsError, load_pairs, write_pairs
 from pertlearn.perturbation import PerturbationSet, latent_pgd
 from pertlearn.attacks import LatentPGD, LinfPGD, L2PGD, RandomMembers
@@ -427,12 +427,12 @@ def test_run_bad_param_refused_in_one_line_nothing_left(name, value, tmp_path, c
 
 def test_every_experiment_declares_every_parameter_and_its_profiles_pass():
     "Each parameter of the four notebooks has a declaration, and every profile's values satisfy them."
-    from pertlearn.app.runner import EXPERIMENTS, PROFILES, experiments_dir, notebook_declarations, check_run_params, experiment_params
+    from pertlearn.app.runner import EXPERIMENTS, PROFILES, experiments_dir, notebook_declarations, check_run_params, experiment_params, profiles_of
     for name, e in EXPERIMENTS.items():
         d = notebook_declarations(experiments_dir()/e['notebook'])
         assert [k for k, v in d.items() if v[2] is None] == [], name
         for prof in PROFILES:
-            if prof in e: check_run_params(name, experiment_params(name, profile=prof), d)
+            if prof in profiles_of(name): check_run_params(name, experiment_params(name, profile=prof), d)
 
 
 def _fake_notebook(ok=True, error=None):

@@ -55,7 +55,7 @@ def test_profiles_medium_needs_data_and_quick_is_an_alias(tmp_path):
     assert experiment_params('mnist-rts', quick=True) == experiment_params('mnist-rts', profile='quick')
     for name in ('mnist-rts', 'mnist-rts-robust'):
         p = experiment_params(name, profile='medium')
-        assert p['source'] == 'pickle' and p['data_path'] is None and p['quick'] is False
+        assert p['source'] == 'pickle' and p.get('data_path') is None and p['quick'] is False   # data_path: the notebook's default, None
     assert experiment_params('mnist-rts-robust', profile='medium')['set_path'] == 'pretrained:mnist-rts'
     r = subprocess.run([str(BIN / 'pertlearn'), 'run', 'mnist-rts', '--profile', 'medium', '--out', str(tmp_path / 'm')],
                        capture_output=True, text=True)

@@ -3,7 +3,7 @@ by an independent oracle), or refused with a ValueError whose message names the 
 import math, numbers
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
-from pertlearn.utils import check_value, parse_spec
+from pertlearn.checks import check_value, parse_spec
 from pertlearn.app.runner import EXPERIMENTS, experiments_dir, notebook_declarations
 
 def _num(v): return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)

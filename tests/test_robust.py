@@ -9,6 +9,7 @@ from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelFitException
 import fastai.callback.progress  # Learner.no_bar
 
+from pertlearn.utils import IGNORE_INDEX
 from pertlearn.perturbation import PerturbationSet
 from pertlearn.models.classifiers import MNISTConvNet, UNet, SegCrossEntropy, WideResNet, CifarResNet
 from pertlearn.data.mnist_rts import load_mnist, mnist_rts_classif_dls, rts_perturb
@@ -115,11 +116,11 @@ def test_guards_fire(ps, dls):
 def test_segmentation_with_ignore_index(ps):
     g = torch.Generator().manual_seed(0)
     logits, y = torch.randn(2, 3, 4, 4, generator=g), torch.randint(0, 3, (2, 4, 4), generator=g)
-    y[1] = -100
+    y[1] = IGNORE_INDEX
     per = per_example_loss(logits, y)
     assert per[1] == 0 and torch.allclose(SegCrossEntropy(reduction='none')(logits, y), per)
     net = UNet(num_classes=3, in_ch=1, base=4, depth=2)
-    x = torch.rand(2, 1, 42, 42, generator=g); ys = (x[:, 0] > 0.5).long(); ys[:, :3] = -100
+    x = torch.rand(2, 1, 42, 42, generator=g); ys = (x[:, 0] > 0.5).long(); ys[:, :3] = IGNORE_INDEX
     cb = LatentAdversarialTraining(ps, steps=2, record=True)
     xa = cb.attack(x, ys, 0, model=net)
     assert xa.shape == x.shape and cb.records[-1]['adv_loss'] >= cb.records[-1]['random_loss']

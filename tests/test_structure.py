@@ -167,3 +167,26 @@ def test_no_machine_paths_in_committed_files():
             hits = path_hits(line)
             if hits: bad.append(f"{f.relative_to(ROOT)}:{i}: {hits[0]}")
     assert not bad, 'absolute paths of a machine in committed files:\n' + '\n'.join(bad[:30])
+
+# Every default is declared once: an experiment's in its notebook's parameters cell, which its profiles only change.
+def profile_repeats()->list[str]:
+    "Profile values of `EXPERIMENTS` equal to the notebook's own default (same value and type): a default said twice."
+    from pertlearn.app.runner import EXPERIMENTS, PROFILES, notebook_parameters, experiments_dir
+    bad = []
+    for name, e in EXPERIMENTS.items():
+        defaults = notebook_parameters(experiments_dir()/e['notebook'])
+        for prof in PROFILES:
+            bad += [f"{name} {prof}: {k}={v!r} is the notebook's default" for k, v in e.get(prof, {}).items()
+                    if k in defaults and type(defaults[k]) is type(v) and defaults[k] == v]
+    return bad
+
+def test_profiles_state_only_what_they_change():
+    bad = profile_repeats()
+    assert not bad, 'profiles that repeat a notebook default:\n' + '\n'.join(bad)
+
+def test_the_profile_check_can_fail(monkeypatch):
+    from pertlearn.app import runner
+    from pertlearn.app.runner import notebook_parameters, experiments_dir
+    epochs = notebook_parameters(experiments_dir()/runner.EXPERIMENTS['mnist-rts']['notebook'])['epochs']
+    monkeypatch.setitem(runner.EXPERIMENTS, 'mnist-rts', {**runner.EXPERIMENTS['mnist-rts'], 'full': dict(epochs=epochs)})
+    assert profile_repeats() == [f"mnist-rts full: epochs={epochs!r} is the notebook's default"]

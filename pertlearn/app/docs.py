@@ -8,7 +8,8 @@ import ast, functools, html, importlib.util, os, re, shutil, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
 import nbformat
-from ..utils import atomic_write_text, output_folder, write_marker, read_marker, MARKER
+from ..utils import atomic_write_text
+from ..checks import output_folder, write_marker, read_marker, MARKER
 
 # %% auto #0
 __all__ = ['SKIP_FLAGS', 'FIGURE_DPI', 'KERNEL_QUIET', 'MATHJAX_CONFIG', 'MATHJAX_CDN', 'DOCS_EXTRA', 'MATHJAX_FONTS',

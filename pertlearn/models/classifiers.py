@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from ..utils import IGNORE_INDEX
 
 # %% auto #0
 __all__ = ['CLASSIFIERS', 'Normalize', 'MNISTConvNet', 'WideResNet', 'CifarResNet', 'UNet', 'SegCrossEntropy', 'save_classifier',
@@ -155,7 +156,7 @@ class UNet(nn.Module):
 # %% ../../nbs/01a_models.classifiers.ipynb #0f38bf37
 class SegCrossEntropy(nn.Module):
     "Cross-entropy over pixels whose label is not `ignore_index`: the mean over valid pixels, or one mean per image."
-    def __init__(self, ignore_index:int=-100, # label of pixels that do not count
+    def __init__(self, ignore_index:int=IGNORE_INDEX, # label of pixels that do not count
                  reduction:str='mean'): # 'mean' (over all valid pixels of the batch), 'none' (per image) or 'sum' (of per-image means)
         super().__init__()
         if reduction not in ('mean', 'none', 'sum'): raise ValueError(f"reduction must be 'mean', 'none' or 'sum'; got {reduction!r}")

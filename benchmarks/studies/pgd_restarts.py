@@ -1,7 +1,7 @@
 """Benchmark: restarts against steps of latent PGD on the MNIST-RTS classifier, to choose `LatentPGD`'s defaults.
 
-    python benchmarks/pgd_restarts.py                 # a few CPU minutes; writes benchmarks/results/pgd_restarts.md
-    python benchmarks/pgd_restarts.py --n 100 --clf-epochs 1   # faster, noisier
+    python benchmarks/studies/pgd_restarts.py                 # a few CPU minutes; writes benchmarks/results/pgd_restarts.md
+    python benchmarks/studies/pgd_restarts.py --n 100 --clf-epochs 1   # faster, noisier
 
 A standard `MNISTConvNet` is trained quickly on the embedded digits (padded to 42×42, as in the robust experiment),
 then attacked through the shipped set `pertlearn/pretrained/mnist-rts` at the median of its validation offsets with
@@ -41,7 +41,7 @@ def main(argv=None):
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--tol', type=float, default=None, help='accuracy tolerance of the recommendation (default 1/n)')
-    ap.add_argument('--out', default=str(Path(__file__).parent/'results'/'pgd_restarts.md'))
+    ap.add_argument('--out', default=str(Path(__file__).resolve().parent.parent/'results'/'pgd_restarts.md'))
     ap.add_argument('--render', action='store_true', help='only rewrite the report from the JSON beside --out')
     a = ap.parse_args(argv)
     out = Path(a.out)
@@ -86,7 +86,7 @@ def report(meta, out:Path):
     a, rows, tol, eps = meta['args'], meta['rows'], meta['tol'], meta['eps']
     strongest, pick = pick_default(rows, tol)
     lines = ["# Latent PGD: restarts against steps on MNIST-RTS", "",
-             f"Command: `python benchmarks/pgd_restarts.py --n {a['n']} --clf-epochs {a['clf_epochs']} --device {a['device']} --threads {a['threads']} --seed {a['seed']}`", "",
+             f"Command: `python benchmarks/studies/pgd_restarts.py --n {a['n']} --clf-epochs {a['clf_epochs']} --device {a['device']} --threads {a['threads']} --seed {a['seed']}`", "",
              f"Set: shipped `pertlearn/pretrained/mnist-rts` (latent {meta['latent_dim']}); radius ε = median validation offset = {eps:.3f}. "
              f"Classifier: standard `MNISTConvNet(ch=16, hidden=64)`, {a['clf_epochs']} epochs on {meta['n_train']} embedded digits ({meta['clf_seconds']:.0f} s). "
              f"Attack: latent PGD, step ε/20, random start, early stop; {a['n']} test digits, seed {a['seed']}; device {a['device']}, {a['threads']} threads.", "",

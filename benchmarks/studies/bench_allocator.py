@@ -3,9 +3,9 @@ images/s and peak RSS with glibc's default malloc, with a 32 MiB mmap threshold 
 and with today's `tune_allocator` (256 MiB). Each setting runs in its own process (an allocator setting cannot be
 undone), the settings alternating, `--procs` processes each; one torch thread by default.
 
-    python benchmarks/bench_allocator.py                 # batch 128 (the paper's), 2 processes per setting (~2 min)
-    python benchmarks/bench_allocator.py --batch 64
-    python benchmarks/bench_allocator.py --quick         # SmallResidualCVAE, batch 8: a smoke test
+    python benchmarks/studies/bench_allocator.py                 # batch 128 (the paper's), 2 processes per setting (~2 min)
+    python benchmarks/studies/bench_allocator.py --batch 64
+    python benchmarks/studies/bench_allocator.py --quick         # SmallResidualCVAE, batch 8: a smoke test
 """
 from __future__ import annotations
 import argparse, json, os, platform, resource, subprocess, sys, time
@@ -17,7 +17,7 @@ def one(setting, batch:int, steps:int, quick:bool)->dict:
     "One process: apply the setting, warm up, time `steps` training steps; faults and time per step, peak RSS."
     import ctypes
     if setting == 'tune':
-        from pertlearn.utils import tune_allocator; tune_allocator(children=False)
+        from pertlearn.speed import tune_allocator; tune_allocator(children=False)
     elif setting is not None:   # the old setting: mmap 32 MiB, trim 512 MiB, top pad 64 MiB
         libc = ctypes.CDLL('libc.so.6'); libc.mallopt(-3, setting << 20); libc.mallopt(-1, 512 << 20); libc.mallopt(-2, 64 << 20)
     import torch

@@ -11,7 +11,7 @@ Throughput (images/s) is measured in ONE process, variants interleaved, minimum 
               `improved (Learner)` is `improved` through `cvae_learner` (fastai overhead included).
   decode      no-grad prior + generator at --infer-batch (what certification does);
   decode+grad forward and backward to the whitened latent u (one attack step without the classifier);
-              `now` and `improved` decode inside `pertlearn.utils.channels_last` as attacks do (frozen_eval), `today` as is.
+              `now` and `improved` decode inside `pertlearn.speed.channels_last` as attacks do (frozen_eval), `today` as is.
 FLOPs per image: torch.utils.flop_counter.FlopCounterMode (convolutions and matrix products, forward and backward).
 Peak RSS: a fresh subprocess per variant (VmHWM; ru_maxrss is monotone and inherited), warm-up plus --rss-steps training steps at --batch;
 `today` runs with glibc's default malloc (444aad6 had no tune_allocator), `now` and `improved` call tune_allocator() as
@@ -19,15 +19,16 @@ the CLI and runner do. The in-process throughput runs all variants under tune_al
 Numerical agreement: the same state_dict is loaded into every variant (the keys are unchanged) and one training step's
 loss and gradients, and a decode, are compared with `today`.
 
-    nice -n 19 taskset -c 1 python benchmarks/bench_cifar.py [--batch 32] [--infer-batch 128] [--reps 5] [--quick]
-    taskset -c 1 python benchmarks/bench_cifar.py --rss-only --batch 128 --rss-steps 5 --rss-reps 3 --variants today improved 'improved, no recompute'
+    nice -n 19 taskset -c 1 python benchmarks/studies/bench_cifar.py [--batch 32] [--infer-batch 128] [--reps 5] [--quick]
+    taskset -c 1 python benchmarks/studies/bench_cifar.py --rss-only --batch 128 --rss-steps 5 --rss-reps 3 --variants today improved 'improved, no recompute'
 """
 import argparse, contextlib, os, platform, subprocess, sys, time, types, json
 from pathlib import Path
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # benchmarks/, for _git
 import _git   # benchmarks/_git.py: reading old code from git history
-from pertlearn.utils import peak_rss_mb   # VmHWM in MiB (bench_allocator imports it from here too)
+from pertlearn.speed import peak_rss_mb   # VmHWM in MiB (bench_allocator imports it from here too)
 
 REPO = _git.REPO
 TODAY_REV = '444aad6'
@@ -69,7 +70,7 @@ def classes():
 
 def prepare(name, cls, sd, train=True):
     "A model of `cls` holding `sd`, laid out as that variant trains (channels-last for `improved`, like ChannelsLast)."
-    from pertlearn.utils import channels_last
+    from pertlearn.speed import channels_last
     _to_format = lambda m, o, f: m.to(memory_format=f)
     m = cls(); m.load_state_dict(sd)
     if name == CL_VARIANT and train: _to_format(m, None, torch.channels_last)
@@ -98,7 +99,7 @@ def rss_child(a):
     "Subprocess body: peak RSS (and steady step time) of training one variant at --batch."
     torch.set_num_threads(1)
     if a.child != 'today':
-        from pertlearn.utils import tune_allocator; tune_allocator()
+        from pertlearn.speed import tune_allocator; tune_allocator()
     from pertlearn.cvae import CVAELoss
     from pertlearn.train import adam
     torch.manual_seed(0)
@@ -160,7 +161,7 @@ def main():
         print(f"variants: today = git {TODAY_REV}, improved = working tree ({_git.describe()})")
         return print_rss(a, peak_rss_runs(a, names))
     torch.set_num_threads(1)
-    from pertlearn.utils import tune_allocator, channels_last
+    from pertlearn.speed import tune_allocator, channels_last
     from pertlearn.cvae import CVAELoss
     from pertlearn.train import adam
     alloc = tune_allocator()

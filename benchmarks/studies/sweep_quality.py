@@ -29,9 +29,9 @@ Other experiments (`--experiment`), each scored the same way on its own validati
                 each). Grids: `quick` (epochs, widths, latents, pairs per scene; 7 configurations) and `tiny`.
 The default --name is sweep_quality for mnist-rts and sweep_<experiment> otherwise.
 
-    python benchmarks/sweep_quality.py --configs quick --jobs 8      # 16 cores: 8 configurations at a time, 2 threads each
-    python benchmarks/sweep_quality.py --configs tiny --jobs 2
-    python benchmarks/sweep_quality.py --experiment corruptions --configs quick --jobs 1 --threads 1
+    python benchmarks/studies/sweep_quality.py --configs quick --jobs 8      # 16 cores: 8 configurations at a time, 2 threads each
+    python benchmarks/studies/sweep_quality.py --configs tiny --jobs 2
+    python benchmarks/studies/sweep_quality.py --experiment corruptions --configs quick --jobs 1 --threads 1
 
 Writes benchmarks/results/sweep_quality.csv, .md (the table) and .png (quality against wall time) and
 benchmarks/results/sweep_samples/<config>.png. Results already in the CSV are kept and not re-run (`--rerun` to redo).
@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / 'results'
+RESULTS = HERE.parent / 'results'
 NAME = 'sweep_quality'
 EXPERIMENT = 'mnist-rts'   # set by --experiment (and passed to the child processes)
 ALL_DEFAULTS = {
@@ -208,7 +208,8 @@ def run_robust(cfg:dict, threads:int)->dict:
     from fastai.learner import Learner
     from fastai.metrics import accuracy
     import fastai.callback.schedule
-    from pertlearn.utils import seed_everything, tune_allocator, peak_rss_mb
+    from pertlearn.utils import seed_everything
+    from pertlearn.speed import tune_allocator, peak_rss_mb
     tune_allocator()
     from pertlearn.data.mnist_rts import load_mnist, mnist_rts_dls, mnist_rts_classif_dls, rts_perturb
     from pertlearn.data.core import EpochSetter
@@ -256,7 +257,8 @@ def run_one(cfg:dict, threads:int, samples_dir:Path)->dict:
     if EXPERIMENT == 'mnist-rts-robust': return run_robust(cfg, threads)
     import torch
     torch.set_num_threads(threads)
-    from pertlearn.utils import seed_everything, tune_allocator, n_params, peak_rss_mb
+    from pertlearn.utils import seed_everything, n_params
+    from pertlearn.speed import tune_allocator, peak_rss_mb
     tune_allocator()
     import pertlearn.models.pairs, pertlearn.models.cifar, pertlearn.models.illumination  # register the architectures
     from pertlearn.perturbation import PerturbationSet

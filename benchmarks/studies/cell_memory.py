@@ -3,9 +3,9 @@ parameters of a profile, and print for each cell its wall time, the peak residen
 `VmHWM`, reset before each cell through /proc/self/clear_refs), the resident memory after it and the C heap in use
 (glibc `mallinfo2`). A cell whose peak stands above the memory before it is where a run's peak can be lowered.
 
-    python benchmarks/cell_memory.py corruptions                    # the quick profile (minutes: a whole quick run)
-    python benchmarks/cell_memory.py illumination -p cert_batch 100 # a parameter changed
-    python benchmarks/cell_memory.py mnist-rts --save               # also write benchmarks/results/cell_memory_mnist-rts.txt
+    python benchmarks/studies/cell_memory.py corruptions                    # the quick profile (minutes: a whole quick run)
+    python benchmarks/studies/cell_memory.py illumination -p cert_batch 100 # a parameter changed
+    python benchmarks/studies/cell_memory.py mnist-rts --save               # also write benchmarks/results/cell_memory_mnist-rts.txt
 
 It runs what `pertlearn run NAME --quick` runs, in one process instead of a papermill kernel, with the allocator
 settings `pertlearn run` applies (`tune_allocator`); figures are written to a temporary run folder. The peaks agree
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse, contextlib, ctypes, io, os, platform, sys, tempfile, time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))   # this checkout's pertlearn
 
 
@@ -30,7 +30,7 @@ class _MallInfo2(ctypes.Structure):
 
 def heap_in_use_mb()->float:
     "Bytes the C heap has handed out and not had back (glibc `mallinfo2`: small chunks plus mmapped ones), in MiB; NaN without glibc 2.33."
-    from pertlearn.utils import _glibc   # the C library where it is glibc, as tune_allocator and release_memory find it
+    from pertlearn.speed import _glibc   # the C library where it is glibc, as tune_allocator and release_memory find it
     f = getattr(_glibc(), 'mallinfo2', None)
     if f is None: return float('nan')
     f.restype = _MallInfo2; m = f(); return (m.uordblks + m.hblkhd) / 2**20
@@ -43,7 +43,7 @@ def run(name:str, params:dict, profile:str='quick', out_dir:str|None=None, log=p
     "Execute experiment `name`'s code cells here with the profile's parameters; a row per cell."
     import nbformat
     from pertlearn.app.runner import EXPERIMENTS, experiment_params, experiments_dir
-    from pertlearn.utils import tune_allocator
+    from pertlearn.speed import tune_allocator
     tune_allocator()
     p = experiment_params(name, profile=profile, params=params)
     p['out_dir'] = out_dir or tempfile.mkdtemp(prefix=f'cellmem-{name}-')
@@ -81,7 +81,7 @@ if __name__ == '__main__':
     lines = []
     def log(s): print(s, flush=True); lines.append(s)
     import torch
-    log(f"# python benchmarks/cell_memory.py {args.name}" + ''.join(f' -p {k} {v}' for k, v in args.p) +
+    log(f"# python benchmarks/studies/cell_memory.py {args.name}" + ''.join(f' -p {k} {v}' for k, v in args.p) +
         (f' --profile {args.profile}' if args.profile != 'quick' else ''))
     log(f"# {os.cpu_count()} cores ({platform.machine()}), {torch.get_num_threads()} torch threads, Python {platform.python_version()}, torch {torch.__version__}")
     log("# memory in MiB; peak = VmHWM while the cell ran; heap = glibc heap in use after it")
