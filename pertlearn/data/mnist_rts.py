@@ -74,6 +74,8 @@ def rts_warp(x:torch.Tensor, # images, float N×C×H×W
     grid = _affine_grid(torch.cat([A, b], -1).to(x.dtype), H, W)
     return F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
 
+
+# %% ../../nbs/04_data.mnist_rts.ipynb #481afdaa
 def rts_perturb(x:torch.Tensor, # images, float N×C×H×W
                 g:torch.Generator, # source of randomness for the parameters
                 **ranges, # `rotation`, `scale`, `translation` as in `rts_params`
@@ -93,6 +95,8 @@ def _pad_u8(u8:torch.Tensor, pad:int=7)->torch.Tensor:
     "uint8 digits zero padded to N×1×(H+2pad)×(W+2pad), still uint8: a quarter of the float copy's memory."
     return F.pad(u8.reshape(len(u8), 1, *u8.shape[-2:]), (pad,)*4)
 
+
+# %% ../../nbs/04_data.mnist_rts.ipynb #e27e8270
 def _fixed_pairs(imgs:torch.Tensor, seed:int, n_total:int|None=None, **ranges):
     "A `make_batch` that warps item i with parameters drawn once, for `n_total` items, from `seed`."
     n_total = len(imgs) if n_total is None else n_total   # draw for the whole split, so item i's pair does not depend on n
@@ -110,6 +114,8 @@ def _fresh_pairs(imgs:torch.Tensor, **ranges):
         return x, xt, xt
     return make_batch
 
+
+# %% ../../nbs/04_data.mnist_rts.ipynb #89436d88
 def _splits(data:MNISTData, n_train, n_valid, seed):
     if n_valid is None: n_valid = 500 if data.source == 'embedded' else 1000
     tr, va = split_train_valid(len(data.train_x), n_valid, seed)
