@@ -57,7 +57,7 @@ EXPERIMENTS = {
                   n_attack=100, adv_steps=7, n_cert=30, cert_n0=100, cert_n=10000, cert_batch=200, attack_steps=200, attack_restarts=1, n_cert_valid=8)),
     'mnist-limited': dict(notebook='mnist_limited.ipynb',
         description="Train MNIST-RTS sets on 1 and on 5 of 20 fixed perturbations per digit, beside one on unlimited random perturbations; report each set's quality and how many fresh, unseen perturbations it covers.",
-        quick=dict(epochs=25, ch=8, latent=16, stn_hidden=[48, 32], batch_size=64, lr_max=3e-3, n_test=300, pgd_steps=50, n_samples=8, n_valid_delta=100),
+        quick=dict(n_train=2000, epochs=8, ch=8, latent=16, stn_hidden=[48, 32], batch_size=32, lr_max=3e-3, n_test=250, pgd_steps=50, n_samples=8, n_valid_delta=100),
         # medium: full MNIST (pass -p data_path), 20,000 training digits, three sets of 8 epochs each
         medium=dict(source='pickle', data_path=None, n_train=20000, epochs=8, ch=8, latent=32, stn_hidden=[48, 32], batch_size=128, lr_max=3e-3,
                     n_test=1000, pgd_steps=50, n_samples=16, n_valid_delta=200),
