@@ -17,6 +17,8 @@ NOTEBOOKS = {
                           ('corruption_test_pairs(', 'corruption_classif_test(', 'cdls[2]')),
     'illumination.ipynb': (('x_te', 'xt_te', 'off_test', '.test', 'dls[2]', '[2]', 'ev_ref', 'ev_all', 'test_scene'),
                            ('dls[2]',)),
+    'mnist_limited.ipynb': (('mnist_rts_test_pairs', 'x_te', 'xt_te', 'test_x', 'test_y', '.test', 'dls[2]', '[2]'),
+                            ('mnist_rts_test_pairs(',)),
 }
 
 def _code(c):

@@ -50,6 +50,12 @@ EXPERIMENTS = {
                    attack_steps=20, n_random=32, n_boot=200, cert_sigma_factors=[1.25, 2.0], n_cert_valid=2),
         full=dict(source='folder', crop=None, batch_size=32, widths=[32, 64, 128, 256, 256], repeats=1, eval_pairs=24,
                   seg_epochs=400, n_attack=100, n_cert=30, n_cert_valid=8)),
+    'mnist-limited': dict(notebook='mnist_limited.ipynb',
+        description="Train MNIST-RTS sets on 1 and on 5 of 20 fixed perturbations per digit, beside one on unlimited random perturbations; report each set's quality and how many fresh, unseen perturbations it covers.",
+        quick=dict(n_train=2000, epochs=8, ch=8, latent=16, stn_hidden=[48, 32], batch_size=32, lr_max=3e-3, n_test=250, n_samples=8, n_valid_delta=100),
+        # medium: full MNIST (pass -p data_path), 20,000 training digits, three sets of 8 epochs each
+        medium=dict(source='pickle', n_train=20000, epochs=8, ch=8, latent=32, stn_hidden=[48, 32], lr_max=3e-3),
+        full=dict(eps=14.0, n_samples=5, n_valid_delta=500)),   # the reference's radius and samples; the rest are the notebook's defaults
 }
 
 # %% ../../nbs/90_app.runner.ipynb #e4be7a0d

@@ -16,7 +16,7 @@ from .core import BatchLoader, check_images, MNISTData, load_mnist, split_train_
 
 # %% auto #0
 __all__ = ['pad_digits', 'rts_params', 'rts_warp', 'rts_perturb', 'mnist_rts_dls', 'mnist_rts_test_pairs',
-           'mnist_rts_classif_dls']
+           'mnist_rts_classif_dls', 'rts_bank', 'mnist_rts_limited_dls']
 
 # %% ../../nbs/04_data.mnist_rts.ipynb #1d09ff15
 def pad_digits(u8:torch.Tensor, # uint8 images, N×H×W or N×1×H×W
@@ -74,6 +74,8 @@ def rts_warp(x:torch.Tensor, # images, float N×C×H×W
     grid = _affine_grid(torch.cat([A, b], -1).to(x.dtype), H, W)
     return F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
 
+
+# %% ../../nbs/04_data.mnist_rts.ipynb #481afdaa
 def rts_perturb(x:torch.Tensor, # images, float N×C×H×W
                 g:torch.Generator, # source of randomness for the parameters
                 **ranges, # `rotation`, `scale`, `translation` as in `rts_params`
@@ -93,6 +95,8 @@ def _pad_u8(u8:torch.Tensor, pad:int=7)->torch.Tensor:
     "uint8 digits zero padded to N×1×(H+2pad)×(W+2pad), still uint8: a quarter of the float copy's memory."
     return F.pad(u8.reshape(len(u8), 1, *u8.shape[-2:]), (pad,)*4)
 
+
+# %% ../../nbs/04_data.mnist_rts.ipynb #e27e8270
 def _fixed_pairs(imgs:torch.Tensor, seed:int, n_total:int|None=None, **ranges):
     "A `make_batch` that warps item i with parameters drawn once, for `n_total` items, from `seed`."
     n_total = len(imgs) if n_total is None else n_total   # draw for the whole split, so item i's pair does not depend on n
@@ -110,6 +114,8 @@ def _fresh_pairs(imgs:torch.Tensor, **ranges):
         return x, xt, xt
     return make_batch
 
+
+# %% ../../nbs/04_data.mnist_rts.ipynb #89436d88
 def _splits(data:MNISTData, n_train, n_valid, seed):
     if n_valid is None: n_valid = 500 if data.source == 'embedded' else 1000
     tr, va = split_train_valid(len(data.train_x), n_valid, seed)
@@ -129,6 +135,7 @@ def mnist_rts_dls(source='embedded', # 'embedded', 'raw', 'pickle' or an `MNISTD
                   seed:int=0, # seed of the split, the training perturbations and the validation pairs
                   device=None, # where images live and pairs are built (None: `default_device()`, CUDA if present)
                   n_test:int|None=None, # test pairs in `dls[2]` (None: the whole test split)
+                  train_pairs=None, # `(padded training images, their indices in the source) -> make_batch`; None: fresh random RTS every epoch
                   **ranges, # perturbation ranges (`rotation`, `scale`, `translation`), as in `rts_params`
                  )->DataLoaders:
     "fastai `DataLoaders` of MNIST-RTS pairs `(x, x̃, x̃)`: train (fresh each epoch), valid and test (fixed)."
@@ -140,7 +147,8 @@ def mnist_rts_dls(source='embedded', # 'embedded', 'raw', 'pickle' or an `MNISTD
     test_n = len(data.test_x) if n_test is None else min(n_test, len(data.test_x))
     test_imgs = _pad_u8(data.test_x[:test_n]).to(dev)
     ti, vi = _pad_u8(data.train_x[tr]).to(dev), _pad_u8(data.train_x[va]).to(dev)
-    train = BatchLoader(len(tr), _fresh_pairs(ti, **ranges), bs=bs, shuffle=True, drop_last=True,
+    make = _fresh_pairs(ti, **ranges) if train_pairs is None else train_pairs(ti, tr)
+    train = BatchLoader(len(tr), make, bs=bs, shuffle=True, drop_last=True,
                         seed=derive_seed(seed, 'mnist_rts', 'train'), device=dev, n_inp=2)
     valid = BatchLoader(len(va), _fixed_pairs(vi, derive_seed(seed, 'mnist_rts', 'valid'), **ranges), bs=bs,
                         fixed=True, device=dev, n_inp=2)
@@ -190,3 +198,51 @@ def mnist_rts_classif_dls(source='embedded', # 'embedded', 'raw', 'pickle' or an
            loader(data.test_x[:test_n], data.test_y[:test_n], False)]
     for dl, it, y in zip(dls, (tr, va, torch.arange(test_n)), (data.train_y[tr], data.train_y[va], data.test_y[:test_n])): _attach(dl, it, y)
     return DataLoaders(*dls, device=dev)
+
+# %% ../../nbs/04_data.mnist_rts.ipynb #8c4cc366
+_BANK_BLOCK = 1000   # digits per draw of the bank: fixed, so that a digit's copies never depend on the bank's size
+
+def rts_bank(n:int, # digits in the bank (row i: digit i of the source's training split)
+             copies:int=20, # fixed perturbations per digit (the reference: 20)
+             seed:int=0, # seed of the bank: the same seed, the same copies
+             **ranges, # perturbation ranges, as in `rts_params`
+            )->torch.Tensor:
+    "Parameters (angle, scale, tx, ty) of `copies` fixed random RTS perturbations of each of `n` digits: (n, copies, 4)."
+    if not isinstance(n, int) or n < 0: raise ValueError(f'n must be an int >= 0, got {n!r}')
+    if not isinstance(copies, int) or isinstance(copies, bool) or copies < 1: raise ValueError(f'copies must be an int >= 1, got {copies!r}')
+    def block(b):
+        g = as_generator(derive_seed(seed, 'rts_bank', copies, b))
+        return torch.stack(rts_params(_BANK_BLOCK * copies, g, **ranges), -1).view(_BANK_BLOCK, copies, 4)
+    blocks = [block(b) for b in range(math.ceil(n / _BANK_BLOCK))]
+    return torch.cat(blocks)[:n] if blocks else torch.zeros(0, copies, 4)
+
+# %% ../../nbs/04_data.mnist_rts.ipynb #4c768ccc
+def _bank_pairs(imgs:torch.Tensor, # padded training images (uint8 or float), N×1×H×W
+                bank:torch.Tensor, # their bank rows, (N, k, 4): the k copies each pair may use
+               ):
+    "A `make_batch` that warps each item with one of its `k` bank copies, picked at random from the batch's generator."
+    def make_batch(idx, g):
+        x = _as_float(imgs[idx.to(imgs.device)])
+        k = torch.randint(bank.shape[1], (len(idx),), generator=g)
+        xt = rts_warp(x, *bank[idx.cpu(), k].unbind(-1))
+        return x, xt, xt
+    return make_batch
+
+# %% ../../nbs/04_data.mnist_rts.ipynb #fdbd9934
+def mnist_rts_limited_dls(source='embedded', # 'embedded', 'raw', 'pickle' or an `MNISTData`
+                          path=None, # data location for 'raw' / 'pickle'
+                          n_copies:int=1, # copies a training digit may use: the first `n_copies` of its bank
+                          bank_size:int=20, # copies per digit in the bank (the reference: 20)
+                          bank_seed:int=0, # seed of the bank (`rts_bank`)
+                          **kwargs, # the rest as in `mnist_rts_dls`: split, batch size, seed, device, test size, ranges
+                         )->DataLoaders:
+    "`mnist_rts_dls` whose training pairs use only `n_copies` fixed perturbations per digit; validation and test stay fresh RTS."
+    if not isinstance(n_copies, int) or isinstance(n_copies, bool) or not 1 <= n_copies <= bank_size:
+        raise ValueError(f'n_copies must be an int from 1 to bank_size ({bank_size}), got {n_copies!r}')
+    if 'train_pairs' in kwargs: raise ValueError('mnist_rts_limited_dls makes its own training pairs: do not pass train_pairs')
+    data = _source_data(source, path)
+    ranges = {k: kwargs[k] for k in ('rotation', 'scale', 'translation') if k in kwargs}
+    bank = rts_bank(len(data.train_x), bank_size, bank_seed, **ranges)[:, :n_copies]
+    dls = mnist_rts_dls(data, train_pairs=lambda imgs, items: _bank_pairs(imgs, bank[items]), **kwargs)
+    dls.train.bank = bank[dls.train.items]
+    return dls
