@@ -720,24 +720,32 @@ def attack_convergence(attack:AutoLatentAttack, # the attack whose number is rep
                           f"{n_random} random members: the attack is broken (wrong gradients, a masked loss?); its number cannot be reported")
     return res
 
-# %% ../nbs/07_attacks.ipynb #614997cd
-def plot_convergence(conv:dict, # from `attack_convergence`
-                     title:str|None=None):
-    "One figure: robust accuracy against iterations (left) and after each ensemble member (right), for the attack and its doubled version, with the random floor."
-    import matplotlib.pyplot as plt
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
+# %% ../nbs/07_attacks.ipynb #3d1af083
+def _convergence_row(a1, a2, conv:dict, name:str|None=None):
+    "Draw one `attack_convergence` result on two axes: against iterations (a1) and after each ensemble member (a2)."
     for key, style in (('attack', '-'), ('doubled', '--')):
         r = conv[key]
         a1.plot(np.arange(len(r['curve'])), r['curve'], style, label=f"{key}: {r['steps']} steps, {r['restarts']} restart(s) → {r['accuracy']:.3f}")
         per_member = [r['curve'][min((i + 1) * r['steps'], len(r['curve']) - 1)] for i in range(len(r['members']))]
         a2.plot(np.arange(1, len(per_member) + 1), per_member, style + 'o', ms=3, label=key)
     for ax in (a1, a2):
-        ax.axhline(conv['random']['accuracy'], color='gray', ls=':', label=f"{conv['random']['k']} random members")
-        ax.set_ylabel('robust accuracy'); ax.grid(alpha=0.3); ax.set_ylim(bottom=0)
-    a1.set_xscale('symlog', linthresh=10); a1.set_xlabel('iterations (cumulative over members)')
-    a2.set_xlabel('ensemble members run'); a1.legend(fontsize=7)
-    fig.suptitle(title or f"attack convergence at ε = {conv['eps']:.3g}: change when doubled {conv['change_when_doubled']:+.3f} "
-                 f"(half-width {conv['half_width']:.3f}), {'converged' if conv['converged'] else 'NOT converged'}", fontsize=9)
+        ax.axhline(conv['random']['accuracy'], color='gray', ls=':', label=f"{conv['random']['k']} random members: {conv['random']['accuracy']:.3f}")
+        ax.grid(alpha=0.3); ax.set_ylim(bottom=0)
+    a1.set_xscale('symlog', linthresh=10); a1.legend(fontsize=7)
+    a1.set_ylabel('robust accuracy' if name is None else f"{name}\nrobust accuracy", fontsize=8)
+    a2.set_title(f"ε = {conv['eps']:.3g}: doubling changes it by {conv['change_when_doubled']:+.3f} (half-width {conv['half_width']:.3f}), "
+                 f"{'converged' if conv['converged'] else 'NOT converged'}", fontsize=8)
+
+# %% ../nbs/07_attacks.ipynb #71276816
+def plot_convergence(conv:dict, # from `attack_convergence`, or a dict of name → such results (one row each)
+                     title:str|None=None): # figure title
+    "One figure: robust accuracy against iterations (left) and after each ensemble member (right), for the attack and its doubled version, with the random floor."
+    import matplotlib.pyplot as plt
+    convs = {None: conv} if 'attack' in conv else conv
+    fig, axs = plt.subplots(len(convs), 2, figsize=(9, 2.6 * len(convs) + 0.6), squeeze=False)
+    for (a1, a2), (name, c) in zip(axs, convs.items()): _convergence_row(a1, a2, c, name)
+    axs[-1, 0].set_xlabel('iterations (cumulative over members)'); axs[-1, 1].set_xlabel('ensemble members run')
+    if title: fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
 

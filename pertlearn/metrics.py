@@ -19,8 +19,8 @@ from .checks import renamed_kwargs
 __all__ = ['mse_dist', 'approximation_error', 'encoder_approximation_error', 'reconstruction_error', 'identity_error',
            'expected_approximation_error', 'expected_prior_reconstruction', 'necessary_subset', 'sufficient_likelihood',
            'pair_kl', 'kl_offset_bound', 'coverage_curve', 'plot_coverage', 'evaluate_set', 'summarize',
-           'proportion_ci', 'format_accuracy', 'intervals_separate', 'confusion_matrix', 'iou_per_class', 'mean_iou',
-           'pixel_accuracy']
+           'proportion_ci', 'format_accuracy', 'intervals_separate', 'best_or_tie', 'confusion_matrix', 'iou_per_class',
+           'mean_iou', 'pixel_accuracy']
 
 # %% ../nbs/06_metrics.ipynb #8824bd7c
 def mse_dist(a:torch.Tensor, # members, (batch, ...)
@@ -297,6 +297,16 @@ def intervals_separate(a:tuple, # (accuracy, n) of one method
     (pa, na), (pb, nb) = a, b
     la, ha = proportion_ci(round(pa * na), na, conf); lb, hb = proportion_ci(round(pb * nb), nb, conf)
     return 1 if la > hb else (-1 if ha < lb else 0)
+
+# %% ../nbs/06_metrics.ipynb #d40eaa67
+def best_or_tie(scores:dict, # method name → (accuracy, n)
+                conf:float=0.95, # level of the intervals
+               )->str:
+    "The best method when its interval lies above all others', else 'tie: ' and the methods that overlap the leader."
+    if not scores: raise ValueError("best_or_tie needs at least one method's (accuracy, n)")
+    top = max(scores, key=lambda k: scores[k][0])
+    ties = [k for k in scores if k != top and intervals_separate(scores[top], scores[k], conf) <= 0]
+    return top if not ties else 'tie: ' + ', '.join([top] + ties)
 
 # %% ../nbs/06_metrics.ipynb #7bdfcee2
 def confusion_matrix(pred:torch.Tensor, # predicted classes, any shape (−1: abstain)

@@ -24,8 +24,8 @@ def main(argv=None):
     from pertlearn.perturbation import PerturbationSet
     from pertlearn.data.mnist_rts import load_mnist, mnist_rts_test_pairs
     from pertlearn.models.classifiers import load_classifier
-    from pertlearn.attacks import AutoLatentAttack, robust_accuracy, attack_convergence
-    from pertlearn.metrics import format_accuracy, intervals_separate
+    from pertlearn.attacks import AutoLatentAttack, robust_accuracy, attack_convergence, plot_convergence
+    from pertlearn.metrics import format_accuracy, best_or_tie
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     torch.set_num_threads(a.threads)
     run = Path(a.run); m = json.loads((run/'metrics.json').read_text()); params = json.loads((run/'params.json').read_text())
@@ -54,20 +54,10 @@ def main(argv=None):
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows); df.to_csv(run/'reattack.csv', index=False)
     first = df[df.seed == seeds[0]].set_index('method')
-    def best_of(col):
-        t = first[col]; top = t.idxmax()
-        ties = [k for k in t.index if k != top and intervals_separate((t[top], na), (t[k], na)) <= 0]
-        return top if not ties else 'tie: ' + ', '.join([top] + ties)
+    def best_of(col): return best_or_tie({k: (first.loc[k, col], na) for k in first.index})
     verdict = dict(best_robust_median=best_of('robust_median'), best_robust_q75=best_of('robust_q75'),
                    attack_converged=bool(all(c['converged'] for c in conv.values())))
-    fig, axs = plt.subplots(1, len(conv), figsize=(3.2 * len(conv), 2.8), squeeze=False)
-    for ax, (meth, c) in zip(axs[0], conv.items()):
-        for key, style in (('attack', '-'), ('doubled', '--')):
-            ax.plot(range(len(c[key]['curve'])), c[key]['curve'], style, label=f"{key} {c[key]['accuracy']:.3f}")
-        ax.axhline(c['random']['accuracy'], color='gray', ls=':', label=f"random {c['random']['accuracy']:.3f}")
-        ax.set_xscale('symlog', linthresh=10); ax.set_title(f"{meth}: {'converged' if c['converged'] else 'NOT converged'}", fontsize=8)
-        ax.set_ylim(bottom=0); ax.grid(alpha=0.3); ax.legend(fontsize=6); ax.set_xlabel('iterations', fontsize=7)
-    axs[0, 0].set_ylabel('robust accuracy at q75'); fig.tight_layout(); fig.savefig(run/'reattack_convergence.png', dpi=80, bbox_inches='tight')
+    fig = plot_convergence(conv, title=f'AutoLatentAttack({a.steps} steps, {a.restarts} restart(s)) on the saved classifiers, seed {seeds[0]}, at q75'); fig.savefig(run/'reattack_convergence.png', dpi=80, bbox_inches='tight')
     out = dict(command=f"python tools/reattack.py {run.as_posix()} --steps {a.steps} --restarts {a.restarts}" + (f" --seeds {' '.join(map(str, a.seeds))}" if a.seeds is not None else ''), attack=f'AutoLatentAttack(steps={a.steps}, restarts={a.restarts})',
                n=na, radii={k: radii[k] for k in ('median', 'q75')}, results=rows, verdict=verdict,
                convergence={k: {**{kk: vv for kk, vv in c.items() if kk not in ('attack', 'doubled')},
