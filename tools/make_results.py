@@ -2,6 +2,7 @@
 
 Usage: python tools/make_results.py [NAME ...]   (default: the four experiments)
        python tools/make_results.py --profile medium --data-path PATH/mnist.pkl.gz mnist-rts mnist-rts-robust
+       python tools/make_results.py --tidy results/NAME-PROFILE ...   (tidy committed run folders again, without running them)
 Each run is `pertlearn run NAME --quick --out results/NAME-quick` (or `--profile medium -p data_path PATH --out
 results/NAME-medium`, with PATH passed relative to the run folder so that no machine path is recorded), with figures at 80 dpi. Afterwards the folder keeps
 the executed notebook, metrics.json, params.json, small CSV tables and the figures; trained weights and other bulky
@@ -59,7 +60,11 @@ if __name__ == '__main__':
     ap.add_argument('names', nargs='*', help=f"experiments (default: {' '.join(NAMES)})")
     ap.add_argument('--profile', default='quick', choices=['quick', 'medium'], help="parameter profile (default quick)")
     ap.add_argument('--data-path', help="the full MNIST pickle (mnist.pkl.gz) for the medium profile")
+    ap.add_argument('--tidy', nargs='+', metavar='FOLDER', help="only tidy these existing run folders (as after a run), running nothing")
     args = ap.parse_args()
+    if args.tidy:
+        problems = [p for f in args.tidy for p in tidy(Path(f).resolve())]
+        print('\n'.join(problems) or f"tidied {len(args.tidy)} folder(s)"); sys.exit(1 if problems else 0)
     names = args.names or NAMES
     if args.profile == 'medium' and not args.data_path: ap.error("--profile medium needs --data-path (a mnist.pkl.gz)")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
