@@ -8,9 +8,9 @@ results/NAME-medium`, with PATH passed relative to the run folder so that no mac
 the executed notebook, metrics.json, params.json, small CSV tables and the figures; trained weights and other bulky
 files are removed. Machine paths in the notebook, its outputs and params.json become relative to the repository (and a
 development folder such as ../../.devdata/ becomes PATH/ in the notebook), the front matter and papermill's timing
-metadata go, and the kernel's warning about local TCP is kept out of the log. Exits 1 when a run fails or its notebook's outputs have problems.
+metadata go (the runner starts its kernel with `KERNEL_QUIET`, so no start-up warning reaches the log). Exits 1 when a run fails or its notebook's outputs have problems.
 """
-import json, os, re, shutil, subprocess, sys, time
+import json, os, shutil, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,15 +45,6 @@ def tidy(out:Path)->list[str]:
         problems += output_problems(nb, str(f.relative_to(ROOT)))
     return problems
 
-KERNEL_NOISE = re.compile(r'^\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption')
-
-def run_quietly(cmd, **kw)->int:
-    "Run `cmd`, passing its stderr on without the kernel's start-up warning about local TCP (noise to whoever reads the log); returns its exit code."
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, **kw)
-    for line in p.stderr:
-        if not KERNEL_NOISE.match(line): sys.stderr.write(line); sys.stderr.flush()
-    return p.wait()
-
 if __name__ == '__main__':
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -75,7 +66,7 @@ if __name__ == '__main__':
                                                               os.path.relpath(Path(args.data_path).resolve(), out)]
         t0 = time.time()   # an earlier run in `out` stays until this one has succeeded (--overwrite swaps it in then)
         with figure_env():
-            code = run_quietly([sys.executable, '-c', 'import sys; from pertlearn.app.cli import main; sys.exit(main())',
+            code = subprocess.call([sys.executable, '-c', 'import sys; from pertlearn.app.cli import main; sys.exit(main())',
                                 'run', name, *extra, '--out', str(out), '--overwrite'], cwd=ROOT, env={**env, 'MATPLOTLIBRC': os.environ['MATPLOTLIBRC']})
         if code: problems.append(f"{name}: the run failed (exit {code})"); continue
         probs = tidy(out); problems += probs
