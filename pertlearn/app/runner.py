@@ -255,7 +255,7 @@ def _stage(out:Path, record:dict)->Path:
     return stage
 
 # %% ../../nbs/90_app.runner.ipynb #338f43ea
-KERNEL_QUIET = ['--IPKernelApp.log_level=ERROR']   # kernel arguments: no start-up log warnings (e.g. 'running over TCP without encryption')
+KERNEL_QUIET = ['--IPKernelApp.log_level=ERROR']   # kernel arguments: no start-up log warnings (e.g. about unencrypted local TCP)
 
 class _QuietParsing:
     "Drop papermill's parameter-parsing warnings: its parser skips lines with '=' in their comment (our `[int >= 1]` declarations), and the runner has already checked every parameter with its own."
