@@ -201,7 +201,7 @@ def load(cls:PerturbationSet, path, device='cpu')->'PerturbationSet':
 # %% ../nbs/02_perturbation_set.ipynb #fbd2f09c
 @patch(cls_method=True)
 def pretrained(cls:PerturbationSet, name:str='mnist-rts', device='cpu')->'PerturbationSet':
-    "Load a set shipped with the package (small, trained on the embedded data; works offline)."
+    "Load a set shipped with the package (small; `mnist-rts` learned from full MNIST without the embedded digits; works offline)."
     avail = list_pretrained()
     if name not in avail: raise ValueError(f"no pretrained set {name!r}; available: {', '.join(avail) or 'none'}")
     return cls.load(pretrained_dir()/name, device)

@@ -2,14 +2,15 @@
 
 Usage: python tools/make_results.py [NAME ...]   (default: the four experiments)
        python tools/make_results.py --profile medium --data-path PATH/mnist.pkl.gz mnist-rts mnist-rts-robust
+       python tools/make_results.py --tidy results/NAME-PROFILE ...   (tidy committed run folders again, without running them)
 Each run is `pertlearn run NAME --quick --out results/NAME-quick` (or `--profile medium -p data_path PATH --out
 results/NAME-medium`, with PATH passed relative to the run folder so that no machine path is recorded), with figures at 80 dpi. Afterwards the folder keeps
 the executed notebook, metrics.json, params.json, small CSV tables and the figures; trained weights and other bulky
 files are removed. Machine paths in the notebook, its outputs and params.json become relative to the repository (and a
 development folder such as ../../.devdata/ becomes PATH/ in the notebook), the front matter and papermill's timing
-metadata go, and the kernel's warning about local TCP is kept out of the log. Exits 1 when a run fails or its notebook's outputs have problems.
+metadata go (the runner starts its kernel with `KERNEL_QUIET`, so no start-up warning reaches the log). Exits 1 when a run fails or its notebook's outputs have problems.
 """
-import json, os, re, shutil, subprocess, sys, time
+import json, os, shutil, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,22 +45,17 @@ def tidy(out:Path)->list[str]:
         problems += output_problems(nb, str(f.relative_to(ROOT)))
     return problems
 
-KERNEL_NOISE = re.compile(r'^\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption')
-
-def run_quietly(cmd, **kw)->int:
-    "Run `cmd`, passing its stderr on without the kernel's start-up warning about local TCP (noise to whoever reads the log); returns its exit code."
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, **kw)
-    for line in p.stderr:
-        if not KERNEL_NOISE.match(line): sys.stderr.write(line); sys.stderr.flush()
-    return p.wait()
-
 if __name__ == '__main__':
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('names', nargs='*', help=f"experiments (default: {' '.join(NAMES)})")
     ap.add_argument('--profile', default='quick', choices=['quick', 'medium'], help="parameter profile (default quick)")
     ap.add_argument('--data-path', help="the full MNIST pickle (mnist.pkl.gz) for the medium profile")
+    ap.add_argument('--tidy', nargs='+', metavar='FOLDER', help="only tidy these existing run folders (as after a run), running nothing")
     args = ap.parse_args()
+    if args.tidy:
+        problems = [p for f in args.tidy for p in tidy(Path(f).resolve())]
+        print('\n'.join(problems) or f"tidied {len(args.tidy)} folder(s)"); sys.exit(1 if problems else 0)
     names = args.names or NAMES
     if args.profile == 'medium' and not args.data_path: ap.error("--profile medium needs --data-path (a mnist.pkl.gz)")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
@@ -70,7 +66,7 @@ if __name__ == '__main__':
                                                               os.path.relpath(Path(args.data_path).resolve(), out)]
         t0 = time.time()   # an earlier run in `out` stays until this one has succeeded (--overwrite swaps it in then)
         with figure_env():
-            code = run_quietly([sys.executable, '-c', 'import sys; from pertlearn.app.cli import main; sys.exit(main())',
+            code = subprocess.call([sys.executable, '-c', 'import sys; from pertlearn.app.cli import main; sys.exit(main())',
                                 'run', name, *extra, '--out', str(out), '--overwrite'], cwd=ROOT, env={**env, 'MATPLOTLIBRC': os.environ['MATPLOTLIBRC']})
         if code: problems.append(f"{name}: the run failed (exit {code})"); continue
         probs = tidy(out); problems += probs

@@ -154,7 +154,9 @@ def _add_commands(sub):
     add_ddp_args(sub.add_parser('train-ddp', help='train a perturbation set with DistributedDataParallel: start it with torchrun, one process per GPU',
         description='Train a CVAE with DistributedDataParallel and save the perturbation set (rank 0). Every process torchrun starts '
                     'runs it: torchrun --standalone --nproc_per_node N -m pertlearn.app.cli train-ddp --out OUT ...; alone, it is a one-process run.'))
-    add_docs_args(sub.add_parser('docs', help='render the front page, chapter list and chapters (saved outputs; --execute to re-run) to HTML in _docs/, offline'))
+    add_docs_args(sub.add_parser('docs', help='render the front page, chapter list and chapters (saved outputs; --execute to re-run) to HTML in _docs/, offline',
+        description='Render the front page, the chapter list, the chapters and the experiment reports to HTML in _docs/, offline '
+                    f'(the outputs saved in the notebooks; --execute re-runs them). Installed from a wheel, it needs the docs extra: {DOCS_EXTRA}'))
 
 # %% ../../nbs/92_app.cli.ipynb #2c87b092
 def parser()->argparse.ArgumentParser:

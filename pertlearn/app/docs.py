@@ -10,14 +10,15 @@ from pathlib import Path
 import nbformat
 from ..utils import atomic_write_text
 from ..checks import output_folder, write_marker, read_marker, MARKER
+from .runner import KERNEL_QUIET
 
 # %% auto #0
-__all__ = ['SKIP_FLAGS', 'FIGURE_DPI', 'KERNEL_QUIET', 'MATHJAX_CONFIG', 'MATHJAX_CDN', 'DOCS_EXTRA', 'MATHJAX_FONTS',
-           'DOCS_FILES', 'chapters', 'title_of', 'md_inline', 'skipped', 'prepare', 'for_display', 'figure_env',
-           'execute_notebook', 'merge_streams', 'clean_outputs', 'draws_figure', 'output_problems', 'repo_root',
-           'save_outputs', 'mathjax_dir', 'copy_mathjax', 'for_reader', 'notebook_html', 'module_of', 'defined_names',
-           'api_markdown', 'api_entry', 'add_api_docs', 'link_target', 'plan_site', 'rewrite_links', 'check_links',
-           'search_entries', 'render_page', 'build_docs', 'docs_sources', 'chapter_list']
+__all__ = ['SKIP_FLAGS', 'FIGURE_DPI', 'MATHJAX_CONFIG', 'MATHJAX_CDN', 'DOCS_EXTRA', 'MATHJAX_FONTS', 'DOCS_FILES', 'chapters',
+           'title_of', 'md_inline', 'skipped', 'prepare', 'for_display', 'figure_env', 'execute_notebook',
+           'merge_streams', 'clean_outputs', 'draws_figure', 'output_problems', 'repo_root', 'save_outputs',
+           'mathjax_dir', 'copy_mathjax', 'for_reader', 'notebook_html', 'module_of', 'defined_names', 'api_markdown',
+           'api_entry', 'add_api_docs', 'link_target', 'plan_site', 'rewrite_links', 'check_links', 'search_entries',
+           'render_page', 'build_docs', 'docs_sources', 'chapter_list']
 
 # %% ../../nbs/91_app.docs.ipynb #19dba97f
 def chapters(nbs:str|Path='nbs', # folder of the chapter notebooks
@@ -84,7 +85,6 @@ def for_display(nb)->object:
 
 # %% ../../nbs/91_app.docs.ipynb #6aff99ec
 FIGURE_DPI = 80
-KERNEL_QUIET = ['--IPKernelApp.log_level=ERROR']   # kernel arguments: no start-up log warnings (e.g. 'running over TCP without encryption')
 
 _SETUP = """\
 import random as _r, warnings as _w

@@ -13,9 +13,9 @@ from ..checks import (check_writable, check_value, spec_of, output_folder, stagi
 from ..speed import tune_allocator
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'PROFILES', 'experiments_dir', 'parse_value', 'resolve_profile', 'profiles_of', 'experiment_params',
-           'check_data_path', 'check_param_types', 'notebook_declarations', 'notebook_parameters', 'check_run_params',
-           'prepare_run', 'RunFailed', 'execute_run', 'run_experiment']
+__all__ = ['EXPERIMENTS', 'PROFILES', 'KERNEL_QUIET', 'experiments_dir', 'parse_value', 'resolve_profile', 'profiles_of',
+           'experiment_params', 'check_data_path', 'check_param_types', 'notebook_declarations', 'notebook_parameters',
+           'check_run_params', 'prepare_run', 'RunFailed', 'execute_run', 'run_experiment']
 
 # %% ../../nbs/90_app.runner.ipynb #1ab3dc96
 EXPERIMENTS = {
@@ -261,6 +261,8 @@ def _stage(out:Path, record:dict)->Path:
     return stage
 
 # %% ../../nbs/90_app.runner.ipynb #338f43ea
+KERNEL_QUIET = ['--IPKernelApp.log_level=ERROR']   # kernel arguments: no start-up log warnings (e.g. about unencrypted local TCP)
+
 class _QuietParsing:
     "Drop papermill's parameter-parsing warnings: its parser skips lines with '=' in their comment (our `[int >= 1]` declarations), and the runner has already checked every parameter with its own."
     def filter(self, record): return not str(record.getMessage()).startswith(('Unable to parse line', 'Passed unknown parameter'))
@@ -281,7 +283,8 @@ def execute_run(name:str, # a key of `EXPERIMENTS`
         (stage/'params.json').unlink(missing_ok=True)
         import logging
         for lg in ('papermill', 'papermill.translators', 'papermill.execute'): logging.getLogger(lg).addFilter(_QuietParsing())
-        pm.execute_notebook(str(nb), str(stage/nb.name), parameters=p, kernel_name=kernel, log_output=log_output, cwd=str(stage))
+        pm.execute_notebook(str(nb), str(stage/nb.name), parameters=p, kernel_name=kernel, log_output=log_output, cwd=str(stage),
+                            extra_arguments=KERNEL_QUIET)
         atomic_write_json(stage/'params.json', record); (stage/'run.incomplete.json').unlink(missing_ok=True)
         write_marker(stage, 'run', experiment=name)
     except KeyboardInterrupt: raise   # interrupted: the partial run stays (hidden) and the same command resumes it
