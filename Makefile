@@ -58,6 +58,7 @@ outputs: install  ## execute index.ipynb and every chapter (or NB="nbs/x.ipynb .
 EXPERIMENTS ?= mnist-rts mnist-rts-robust corruptions illumination mnist-limited
 results: install  ## the quick run of each experiment into results/<name>-quick/ (executed notebook, metrics.json, figures), then the front page and README
 	nice $(BIN)/python tools/make_results.py $(EXPERIMENTS)
+	$(BIN)/python tools/quality_table.py
 	nice $(BIN)/python tools/make_outputs.py index.ipynb
 	$(BIN)/nbdev-clean
 	$(BIN)/python tools/make_readme.py
