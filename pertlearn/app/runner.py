@@ -49,10 +49,11 @@ EXPERIMENTS = {
                   cert_radius='q75', certify_all=True)),
     'illumination': dict(notebook='illumination.ipynb',
         description="Learn a relighting perturbation set (MIT Multi-Illumination layout; embedded procedural scenes by default), report latent-offset statistics and set quality, relight by walking the latent, and compare material segmenters (standard, random-flash, set augmentation, latent adversarial, latent-noise certified).",
-        # quick: 48 procedural scenes at mip 6, 400 segmenter steps (the earlier 120 left every segmenter near the majority class)
-        quick=dict(n_scenes=48, n_valid=4, mip=6, crop=[48, 64], epochs=60, widths=[8, 16, 32, 32, 32], lr_max=2e-3, repeats=2, eval_pairs=8, pgd_steps=20, n_samples=8,
-                   seg_epochs=50, seg_base=8, seg_depth=3, n_attack=8, adv_steps=2, n_cert=6, cert_n0=50, cert_n=500, cert_batch=25,
-                   attack_steps=20, attack_restarts=1, n_random=32, n_boot=200, cert_sigma_factors=[1.25, 2.0], n_cert_valid=4),
+        # quick: 48 procedural scenes at mip 6, 320 segmenter steps (the earlier 120 left every segmenter near the majority class;
+        # benchmarks/results/segmenter_budget.md), a narrow CVAE and the attack's starts at u = 0 (its doubled check adds random restarts)
+        quick=dict(n_scenes=48, n_valid=4, mip=6, crop=[48, 64], epochs=40, widths=[4, 8, 16, 16, 16], lr_max=2e-3, repeats=2, eval_pairs=8,
+                   pgd_steps=20, n_samples=8, seg_epochs=40, seg_base=8, seg_depth=3, n_attack=6, adv_steps=2, n_cert=6, cert_n0=50, cert_n=500,
+                   cert_batch=25, attack_steps=20, attack_restarts=0, n_random=32, n_boot=200, cert_sigma_factors=[1.25, 2.0], n_cert_valid=3),
         # medium: 96 scenes at mip 5, 960 segmenter steps; sized from the quick run's stage times (about 35 minutes on 2 free cores; not yet run)
         medium=dict(n_scenes=96, n_valid=8, mip=5, crop=[64, 96], epochs=60, widths=[16, 32, 64, 64, 64], lr_max=2e-3, repeats=2, eval_pairs=8, pgd_steps=50, n_samples=16,
                     seg_epochs=60, seg_base=8, seg_depth=3, n_attack=24, adv_steps=3, n_cert=16, cert_n0=100, cert_n=2000, cert_batch=50,
