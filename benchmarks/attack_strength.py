@@ -109,15 +109,18 @@ def main(argv=None):
     def run_inner(name, atk, grad_steps):
         if 'inner' in a.skip: return
         t = time.time(); tab = robust_accuracy(atk, (x, y), [0.0, e], bs=150); s = time.time() - t
-        inner.append(dict(inner=name, grad_steps=grad_steps, robust_q75=float(tab.accuracy[1]), seconds=s)); print(inner[-1], flush=True)
+        inner.append(dict(inner=name, grad_steps=grad_steps, robust_q75=float(tab.accuracy[1]), n=len(x), seconds=s)); print(inner[-1], flush=True)
     run_inner('former: PGD 3 steps, uniform random start, step 2.5ε/3', LatentPGD(clf, ps, steps=3, restarts=1, step_size=e * 2.5 / 3, generator=0), 3)
     run_inner('PGD 3 steps from u = 0, step ε/2', LatentPGD(clf, ps, steps=3, restarts=1, step_size=e / 2, random_start=False, generator=0), 3)
     run_inner('PGD 3 steps from u = 0, step ε', LatentPGD(clf, ps, steps=3, restarts=1, step_size=e, random_start=False, generator=0), 3)
     for k in (3, 5, 10):
         run_inner(f'APGD-CE {k} steps from u = 0', LatentAPGD(clf, ps, steps=k, generator=0), k)
         run_inner(f'APGD-DLR {k} steps from u = 0', LatentAPGD(clf, ps, steps=k, loss='dlr', generator=0), k)
-    res = dict(radii=radii, n=len(x), train_seconds=train_s, attacks=rows, inner=inner, grid=grid)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
+    prev = json.loads(out.with_suffix('.json').read_text()) if out.with_suffix('.json').exists() else {}
+    if 'grid' in a.skip: grid = prev.get('grid', [])     # a skipped part keeps the rows of the last run that measured it
+    if 'inner' in a.skip: inner = prev.get('inner', [])
+    res = dict(radii=radii, n=len(x), train_seconds=train_s, attacks=rows, inner=inner, grid=grid)
     out.with_suffix('.json').write_text(json.dumps(res, indent=1))
     base = next((r for r in rows if r['attack'].startswith('former medium')), rows[0] if rows else None)
     base_std = next((r for r in rows if r['attack'].startswith('standard model: former medium')), base)
@@ -139,7 +142,7 @@ def main(argv=None):
         lines += [f"| {g['steps']} | {g['restarts']} | {format_accuracy(g['robust_q75'], g['n'])} | {g['seconds']:.0f} |" for g in grid]
     lines += ["", f"Clean accuracy {format_accuracy(rows[0]['clean'], len(x)) if rows else '—'}.", "",
               "## Inner attacks for adversarial training (at q75)", "", "| inner attack | gradient steps | robust acc. left at q75 | seconds |", "|---|---|---|---|"]
-    for r in inner: lines.append(f"| {r['inner']} | {r['grad_steps']} | {format_accuracy(r['robust_q75'], len(x))} | {r['seconds']:.1f} |")
+    for r in inner: lines.append(f"| {r['inner']} | {r['grad_steps']} | {format_accuracy(r['robust_q75'], r.get('n', prev.get('n', len(x))))} | {r['seconds']:.1f} |")
     out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
 

@@ -16,10 +16,10 @@ from .core import BatchLoader, check_images
 # %% auto #0
 __all__ = ['N_DIRS', 'MIP_SIZES', 'TEST_PREFIX', 'N_MATERIAL_CLASSES', 'OTHER_CLASS', 'MATERIAL_NAMES', 'MATERIAL_TABLE',
            'SYNTHETIC_MATERIALS', 'PAIR_MODES', 'SEG_MODES', 'image_name', 'label_name', 'is_test_scene',
-           'material_lut', 'reduce_materials', 'material_table_from_counts', 'read_scene', 'find_scenes', 'IllumData',
-           'read_scenes', 'light_directions', 'render_synthetic_scene', 'default_cache_dir',
-           'make_synthetic_illumination', 'IllumSplits', 'load_illumination', 'crop_flip', 'pair_items',
-           'illumination_dls', 'illumination_seg_dls']
+           'material_lut', 'reduce_materials', 'material_table_from_counts', 'class_frequencies', 'majority_class',
+           'read_scene', 'find_scenes', 'IllumData', 'read_scenes', 'light_directions', 'render_synthetic_scene',
+           'default_cache_dir', 'make_synthetic_illumination', 'IllumSplits', 'load_illumination', 'crop_flip',
+           'pair_items', 'illumination_dls', 'illumination_seg_dls']
 
 # %% ../../nbs/04_data.illumination.ipynb #b2873bab
 N_DIRS = 25                      # flash directions per scene
@@ -54,6 +54,7 @@ def material_lut(table:dict|None=None, # raw index -> class (or IGNORE_INDEX); N
         lut[int(r)] = int(c)
     return lut
 
+# %% ../../nbs/04_data.illumination.ipynb #187addab
 def reduce_materials(raw, # integer label map(s) of raw material indices (numpy or torch, any shape)
                      table:dict|None=None, # raw index -> class; None: `MATERIAL_TABLE`
                     )->torch.Tensor:
@@ -63,6 +64,7 @@ def reduce_materials(raw, # integer label map(s) of raw material indices (numpy 
     if raw.numel() and (raw.min() < 0 or raw.max() > 255): raise ValueError(f'raw material indices must be in 0..255, got {int(raw.min())}..{int(raw.max())}')
     return material_lut(table).to(raw.device)[raw.long()]
 
+# %% ../../nbs/04_data.illumination.ipynb #864233cd
 def material_table_from_counts(counts, # pixel count of each raw index (index = raw material)
                                k:int=35, # how many materials keep a class of their own
                                unlabelled:int|None=0, # raw index that is not a material (ignored), or None
@@ -74,6 +76,21 @@ def material_table_from_counts(counts, # pixel count of each raw index (index = 
     if unlabelled is not None: table[int(unlabelled)] = IGNORE_INDEX
     return table
 
+# %% ../../nbs/04_data.illumination.ipynb #cbc89f14
+def class_frequencies(labels:torch.Tensor, # reduced label maps (any shape), `IGNORE_INDEX` where unlabelled
+                      num_classes:int=N_MATERIAL_CLASSES)->torch.Tensor:
+    "Share of each class among the labelled pixels (float64, sums to 1; all zeros when nothing is labelled)."
+    lab = labels[labels != IGNORE_INDEX].flatten().long()
+    if lab.numel() and (lab.min() < 0 or lab.max() >= num_classes): raise ValueError(f'labels must be in 0..{num_classes-1} or IGNORE_INDEX')
+    cnt = torch.bincount(lab.cpu(), minlength=num_classes).double()
+    return cnt / cnt.sum().clamp_min(1)
+
+def majority_class(labels:torch.Tensor, num_classes:int=N_MATERIAL_CLASSES)->int:
+    "The most frequent class among the labelled pixels (ties: the lower class); the majority-class segmenter predicts it everywhere."
+    f = class_frequencies(labels, num_classes)
+    if f.sum() == 0: raise ValueError('no labelled pixels: the majority class is undefined')
+    return int(f.argmax())
+
 # %% ../../nbs/04_data.illumination.ipynb #4aaa6871
 def _open(path:Path):
     from PIL import Image, UnidentifiedImageError
@@ -81,6 +98,7 @@ def _open(path:Path):
         im = Image.open(path); im.load(); return im
     except (UnidentifiedImageError, OSError, SyntaxError) as e: raise ValueError(f'cannot read image {path}: {e}') from None
 
+# %% ../../nbs/04_data.illumination.ipynb #5bae061c
 def read_scene(path:str|Path, # a scene folder
                mip:int=5, # mip level (5: 125×187, 4: 250×375, 3: 500×750)
                dirs=None, # flash directions to read (default: all 25)
@@ -142,6 +160,7 @@ class IllumData:
     def __repr__(self):
         return f'IllumData({len(self)} scenes × {len(self.dirs)} directions, {self.size[0]}×{self.size[1]} (mip {self.mip}), from {self.source!r})'
 
+# %% ../../nbs/04_data.illumination.ipynb #891d79d0
 def read_scenes(root:str|Path, # dataset folder
                 names, # scene folder names to read
                 mip:int=5, dirs=None, table:dict|None=None, check_size:bool=True)->IllumData:
@@ -154,13 +173,21 @@ def read_scenes(root:str|Path, # dataset folder
     return IllumData(torch.stack(xs), reduce_materials(torch.stack(ys), table), names, mip,
                      tuple(range(N_DIRS)) if dirs is None else tuple(int(d) for d in dirs), str(root))
 
-# %% ../../nbs/04_data.illumination.ipynb #ea58c80c
+# %% ../../nbs/04_data.illumination.ipynb #50a362c3
 def light_directions(n_az:int=5, n_el:int=5)->np.ndarray:
     "The 25 fixed unit light directions (x right, y down, z towards the camera) used by the embedded scenes."
     az = np.linspace(0, 2*np.pi, n_az, endpoint=False) + np.pi / 4
     el = np.linspace(np.deg2rad(25), np.deg2rad(80), n_el)
     L = [(np.cos(e)*np.cos(a), np.cos(e)*np.sin(a), np.sin(e)) for e in el for a in az]
     return np.asarray(L, dtype=np.float64)
+
+# %% ../../nbs/04_data.illumination.ipynb #5661282f
+SYNTHETIC_MATERIALS = np.r_[1:13, 36, 40]   # raw indices the embedded scenes use: 12 materials and 2 that reduce to 'other'
+
+def _material_props(raw:int)->np.ndarray:
+    "Fixed appearance of raw material `raw`: RGB albedo, specular strength, shininess, ripple frequency and amplitude."
+    r = np.random.default_rng(int(raw) + 1000)
+    return np.r_[r.uniform(0.15, 0.95, 3), r.uniform(0.0, 0.6), r.uniform(8, 64), r.uniform(0.1, 0.6), r.uniform(0, 1.5)]
 
 def _palette()->list:
     rng = np.random.default_rng(12345)
@@ -172,18 +199,9 @@ def _smooth_noise(rng, H, W, cells):
     g = (rng.random((cells, cells)) * 255).astype(np.uint8)
     return np.asarray(Image.fromarray(g).resize((W, H), Image.BICUBIC), dtype=np.float64) / 255
 
-SYNTHETIC_MATERIALS = np.r_[1:13, 36, 40]   # raw indices the embedded scenes use: 12 materials and 2 that reduce to 'other'
-
-def _material_props(raw:int)->np.ndarray:
-    "Fixed appearance of raw material `raw`: RGB albedo, specular strength, shininess, ripple frequency and amplitude."
-    r = np.random.default_rng(int(raw) + 1000)
-    return np.r_[r.uniform(0.15, 0.95, 3), r.uniform(0.0, 0.6), r.uniform(8, 64), r.uniform(0.1, 0.6), r.uniform(0, 1.5)]
-
-def render_synthetic_scene(H:int, W:int, # image size
-                           seed:int, # everything about the scene comes from this
-                          )->tuple[np.ndarray, np.ndarray]:
-    "(uint8 25×H×W×3 photographs, uint8 H×W raw material indices) of one procedural scene."
-    rng = np.random.default_rng(seed)
+# %% ../../nbs/04_data.illumination.ipynb #b8c394fb
+def _scene_layout(rng, H:int, W:int)->tuple:
+    "(region index per pixel, uint8 raw labels with unlabelled borders, raw material of each region) of one scene."
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
     k = int(rng.integers(4, 8))
     pts = rng.random((k, 2)) * [H, W]
@@ -192,11 +210,17 @@ def render_synthetic_scene(H:int, W:int, # image size
     raw_ids = rng.choice(SYNTHETIC_MATERIALS, size=k, replace=False)
     raw = raw_ids[region].astype(np.uint8)
     raw[np.sqrt(order[1]) - np.sqrt(order[0]) < 0.8] = 0                  # thin unlabelled borders
+    return region, raw, raw_ids
+
+# %% ../../nbs/04_data.illumination.ipynb #e5ae3289
+def _scene_surface(rng, region:np.ndarray, raw_ids:np.ndarray)->tuple:
+    "(albedo H×W×3, unit normals H×W×3, specular strength H×W, shininess H×W) of a scene with layout `region`."
+    H, W = region.shape; k = len(raw_ids)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
     props = np.array([_material_props(r) for r in raw_ids])              # a material looks alike in every scene
     colour = np.clip(props[:, :3] * rng.uniform(0.85, 1.15, (k, 1)), 0, 1)   # up to ±15% brightness per scene
     ks, shin, freq, amp = props[:, 3], props[:, 4], props[:, 5], props[:, 6]
-    tex = 0.75 + 0.25 * _smooth_noise(rng, H, W, 12)
-    albedo = colour[region] * tex[..., None]
+    albedo = colour[region] * (0.75 + 0.25 * _smooth_noise(rng, H, W, 12))[..., None]
     h = np.zeros((H, W))
     for _ in range(int(rng.integers(3, 7))):
         cy, cx, s, a = rng.random() * H, rng.random() * W, rng.uniform(0.08, 0.3) * min(H, W), rng.uniform(-1, 1) * min(H, W) * 0.25
@@ -204,15 +228,27 @@ def render_synthetic_scene(H:int, W:int, # image size
     h += amp[region] * np.sin(freq[region] * (xx + yy))
     gy, gx = np.gradient(h)
     n = np.stack([-gx, -gy, np.ones_like(h)], -1); n /= np.linalg.norm(n, axis=-1, keepdims=True)
-    v = np.array([0., 0., 1.]); out = []
-    for l in light_directions():
-        hv = (l + v) / np.linalg.norm(l + v)
-        diff = np.clip(n @ l, 0, None)[..., None] * albedo
-        spec = (ks[region] * np.clip(n @ hv, 0, None) ** shin[region])[..., None]
-        img = np.clip(0.04 + 0.9 * diff + spec, 0, 1) ** (1 / 2.2)
-        out.append(np.round(img * 255).astype(np.uint8))
-    return np.stack(out), raw
+    return albedo, n, ks[region], shin[region]
 
+# %% ../../nbs/04_data.illumination.ipynb #1a7daedc
+def _shade(albedo, n, ks, shin, l)->np.ndarray:
+    "uint8 H×W×3 photograph of the surface under unit light direction `l` (camera along +z)."
+    v = np.array([0., 0., 1.]); hv = (l + v) / np.linalg.norm(l + v)
+    diff = np.clip(n @ l, 0, None)[..., None] * albedo
+    spec = (ks * np.clip(n @ hv, 0, None) ** shin)[..., None]
+    img = np.clip(0.04 + 0.9 * diff + spec, 0, 1) ** (1 / 2.2)
+    return np.round(img * 255).astype(np.uint8)
+
+def render_synthetic_scene(H:int, W:int, # image size
+                           seed:int, # everything about the scene comes from this
+                          )->tuple[np.ndarray, np.ndarray]:
+    "(uint8 25×H×W×3 photographs, uint8 H×W raw material indices) of one procedural scene."
+    rng = np.random.default_rng(seed)
+    region, raw, raw_ids = _scene_layout(rng, H, W)
+    albedo, n, ks, shin = _scene_surface(rng, region, raw_ids)
+    return np.stack([_shade(albedo, n, ks, shin, l) for l in light_directions()]), raw
+
+# %% ../../nbs/04_data.illumination.ipynb #0d92ab00
 def default_cache_dir()->Path:
     "Where the embedded scenes are written: `$PERTLEARN_CACHE/illumination`, else `~/.cache/pertlearn/illumination`."
     return Path(os.environ.get('PERTLEARN_CACHE', Path.home()/'.cache'/'pertlearn')).expanduser()/'illumination'
@@ -220,6 +256,32 @@ def default_cache_dir()->Path:
 def _synthetic_names(n_scenes, test_every):
     return [f'{TEST_PREFIX}_synth_{i:03d}' if (i + 1) % test_every == 0 else f'synth_{i:03d}' for i in range(n_scenes)]
 
+def _write_scene(d:Path, imgs, raw, mip:int, pal:list, quality:int):
+    "Write one scene's photographs (JPEG) and labels (indexed-palette PNG) into folder `d`, each file atomically."
+    from PIL import Image
+    d.mkdir(parents=True, exist_ok=True)
+    for j, im in enumerate(imgs):
+        buf = io.BytesIO(); Image.fromarray(im).save(buf, 'JPEG', quality=quality)
+        atomic_write_bytes(d/image_name(j, mip), buf.getvalue())
+    p = Image.fromarray(raw, 'P'); p.putpalette(pal)
+    buf = io.BytesIO(); p.save(buf, 'PNG')
+    atomic_write_bytes(d/label_name(mip), buf.getvalue())
+
+def _cached(root:Path, settings:dict, names:list)->bool:
+    "True when `root` already holds the set `settings`; otherwise drop its manifest and the scenes the new set lacks."
+    man = root/'synthetic.json'
+    if not man.is_file(): return False
+    try: old = json.loads(man.read_text())
+    except json.JSONDecodeError: old = None
+    if old == settings: return True
+    man.unlink()                     # from here on the folder is incomplete until the new manifest is written
+    if isinstance(old, dict) and 'n_scenes' in old and 'test_every' in old:   # remove scenes of the old set only
+        import shutil
+        for n in set(_synthetic_names(int(old['n_scenes']), int(old['test_every']))) - set(names):
+            if (root/n).is_dir(): shutil.rmtree(root/n)
+    return False
+
+# %% ../../nbs/04_data.illumination.ipynb #7c7143e5
 def make_synthetic_illumination(root:str|Path|None=None, # folder to write to (None: `default_cache_dir()/synthetic-mip<m>-...`)
                                 n_scenes:int=24, # number of scenes
                                 mip:int=5, # mip level: the size is the dataset's at this level (5: 125×187)
@@ -232,28 +294,13 @@ def make_synthetic_illumination(root:str|Path|None=None, # folder to write to (N
     if n_scenes < 1 or test_every < 2: raise ValueError(f'need n_scenes >= 1 and test_every >= 2, got {n_scenes}, {test_every}')
     settings = dict(version=2, n_scenes=n_scenes, mip=mip, seed=seed, test_every=test_every, quality=quality)
     if root is None: root = default_cache_dir()/f'synthetic-mip{mip}-n{n_scenes}-s{seed}-t{test_every}-q{quality}'
-    root = Path(root).expanduser(); man = root/'synthetic.json'; names = _synthetic_names(n_scenes, test_every)
-    if man.is_file():
-        try: old = json.loads(man.read_text())
-        except json.JSONDecodeError: old = None
-        if old == settings: return root
-        man.unlink()                     # from here on the folder is incomplete until the new manifest is written
-        if isinstance(old, dict) and 'n_scenes' in old and 'test_every' in old:   # remove scenes of the old set only
-            import shutil
-            for n in set(_synthetic_names(int(old['n_scenes']), int(old['test_every']))) - set(names):
-                if (root/n).is_dir(): shutil.rmtree(root/n)
-    from PIL import Image
+    root = Path(root).expanduser(); names = _synthetic_names(n_scenes, test_every)
+    if _cached(root, settings, names): return root
     H, W = MIP_SIZES[mip]; pal = _palette()
     for i, name in enumerate(names):
         imgs, raw = render_synthetic_scene(H, W, derive_seed(seed, 'illumination-scene', i))
-        d = root/name; d.mkdir(parents=True, exist_ok=True)
-        for j, im in enumerate(imgs):
-            buf = io.BytesIO(); Image.fromarray(im).save(buf, 'JPEG', quality=quality)
-            atomic_write_bytes(d/image_name(j, mip), buf.getvalue())
-        p = Image.fromarray(raw, 'P'); p.putpalette(pal)
-        buf = io.BytesIO(); p.save(buf, 'PNG')
-        atomic_write_bytes(d/label_name(mip), buf.getvalue())
-    atomic_write_json(man, settings)
+        _write_scene(root/name, imgs, raw, mip, pal, quality)
+    atomic_write_json(root/'synthetic.json', settings)
     return root
 
 # %% ../../nbs/04_data.illumination.ipynb #2ff2596f
@@ -267,6 +314,7 @@ class IllumSplits:
     def __repr__(self):
         return f'IllumSplits(train={len(self.train)}, valid={len(self.valid)}, test={len(self.test)} scenes, {self.train.size[0]}×{self.train.size[1]}, mip {self.train.mip}, {self.source!r})'
 
+# %% ../../nbs/04_data.illumination.ipynb #b0667dfb
 def load_illumination(source:str='embedded', # 'embedded' (procedural scenes, written once and cached) or 'folder'
                       path=None, # 'folder': the dataset root (one folder per scene); 'embedded': where to write (None: cache)
                       mip:int=5, # mip level
@@ -303,6 +351,7 @@ def _pad_to(t, H, W, value):
     ph, pw = max(0, H - h), max(0, W - w)
     return torch.nn.functional.pad(t, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=value)
 
+# %% ../../nbs/04_data.illumination.ipynb #0858ee3a
 def crop_flip(images:tuple, # image tensors (B, C, H, W), all cropped/flipped alike
               labels:torch.Tensor|None=None, # label maps (B, H, W), cropped/flipped alike, padded with `IGNORE_INDEX`
               crop:tuple|int|None=None, # output (h, w) (None: no crop)
@@ -357,6 +406,7 @@ def pair_items(n_scenes:int, # number of scenes
         rows.append(torch.cat([torch.full((len(sel), 1), s), sel], 1))
     return torch.cat(rows) if rows else torch.zeros(0, 3, dtype=torch.long)
 
+# %% ../../nbs/04_data.illumination.ipynb #36c7ddc6
 def _draw_dirs(n, mode, ref_dir, n_dirs, g):
     if mode == 'fixed':
         a = torch.full((n,), ref_dir)
@@ -368,6 +418,7 @@ def _draw_dirs(n, mode, ref_dir, n_dirs, g):
 
 def _f(u8): return u8.float() / 255
 
+# %% ../../nbs/04_data.illumination.ipynb #ae302456
 def _pairs_loader(d:IllumData, items, fresh_mode, train, bs, crop, flip, ref_dir, seed, dev):
     imgs = d.images.to(dev)
     def make_batch(idx, g):
@@ -383,6 +434,7 @@ def _pairs_loader(d:IllumData, items, fresh_mode, train, bs, crop, flip, ref_dir
     dl.items, dl.scenes = items, d.names
     return dl
 
+# %% ../../nbs/04_data.illumination.ipynb #718e2d1c
 def illumination_dls(data:IllumSplits|None=None, # loaded scenes (None: `load_illumination(**load_kw)`)
                      mode:str='random', # pairing: 'random', 'fixed' (x under `ref_dir`) or 'all'
                      ref_dir:int=0, # reference direction for 'fixed'

@@ -12,7 +12,7 @@ from ..cvae import CVAE, register_cvae, bound_logvar
 from ..utils import n_params
 
 # %% auto #0
-__all__ = ['ConvBlock', 'UNetEncoder', 'PooledGaussianHead', 'MultiScaleEncoder', 'IllumUNetCVAE']
+__all__ = ['ConvBlock', 'UNetEncoder', 'PooledGaussianHead', 'MultiScaleEncoder', 'unet_decoder', 'unet_decode', 'IllumUNetCVAE']
 
 # %% ../../nbs/01a_models.illumination.ipynb #9a5ea5cb
 class ConvBlock(nn.Sequential):
@@ -33,6 +33,7 @@ class UNetEncoder(nn.Module):
             x = b(x if i == 0 else F.max_pool2d(x, 2, ceil_mode=True)); feats.append(x)
         return feats
 
+# %% ../../nbs/01a_models.illumination.ipynb #04a2bef2
 class PooledGaussianHead(nn.Module):
     "1×1 conv to `head_ch` channels, adaptive average pooling to `pool`, linear mean and bounded log-variance of `k` dims."
     def __init__(self, ci:int, k:int, head_ch:int=16, pool:tuple=(4, 6)):
@@ -44,6 +45,7 @@ class PooledGaussianHead(nn.Module):
         h = self.pool(F.relu(self.reduce(h))).flatten(1)
         return self.mu(h), bound_logvar(self.logvar(h))
 
+# %% ../../nbs/01a_models.illumination.ipynb #1b6b7a96
 class MultiScaleEncoder(nn.Module):
     "A U-Net encoder with one pooled Gaussian head per scale; the latent is the concatenation of the chunks (batch, Σk)."
     def __init__(self, in_ch:int, widths:tuple, latents:tuple, head_ch:int=16, pool:tuple=(4, 6)):
@@ -54,6 +56,28 @@ class MultiScaleEncoder(nn.Module):
     def forward(self, x):
         outs = [h(f) for h, f in zip(self.heads, self.enc(x))]
         return torch.cat([m for m, _ in outs], 1), torch.cat([l for _, l in outs], 1)
+
+# %% ../../nbs/01a_models.illumination.ipynb #dd18dd66
+def _check_latents(latents, widths)->tuple:
+    "(latents, widths) as tuples of ints, after checking one latent size >= 1 per scale."
+    latents, widths = tuple(int(k) for k in latents), tuple(int(w) for w in widths)
+    if len(latents) != len(widths): raise ValueError(f'one latent size per scale: got {len(widths)} widths and {len(latents)} latent sizes')
+    if min(latents) < 1: raise ValueError(f'latent sizes must be >= 1, got {latents}')
+    return latents, widths
+
+def unet_decoder(widths:tuple)->nn.ModuleList:
+    "One `ConvBlock` per scale, finest first: scale s takes the upsampled coarser features (none at the coarsest), its skip and its latent image."
+    n = len(widths)
+    return nn.ModuleList(ConvBlock((widths[s + 1] if s < n - 1 else 0) + widths[s] + 1, widths[s]) for s in range(n))
+
+def unet_decode(dec:nn.ModuleList, skips:list, zs:list)->torch.Tensor:
+    "Run `dec` from the coarsest scale up, concatenating the upsampled features, the skip and the latent image at each scale."
+    h = None
+    for s in reversed(range(len(skips))):
+        parts = [skips[s], zs[s]]
+        if h is not None: parts.insert(0, F.interpolate(h, size=skips[s].shape[-2:], mode='bilinear', align_corners=False))
+        h = dec[s](torch.cat(parts, 1))
+    return h
 
 # %% ../../nbs/01a_models.illumination.ipynb #579d26d2
 @register_cvae('illum_unet')
@@ -67,9 +91,7 @@ class IllumUNetCVAE(CVAE):
                  zmap=(8, 12), # size of the one-channel image each latent chunk becomes before upsampling
                 ):
         super().__init__()
-        latents, widths, pool, zmap = tuple(int(k) for k in latents), tuple(int(w) for w in widths), tuple(pool), tuple(zmap)
-        if len(latents) != len(widths): raise ValueError(f'one latent size per scale: got {len(widths)} widths and {len(latents)} latent sizes')
-        if min(latents) < 1: raise ValueError(f'latent sizes must be >= 1, got {latents}')
+        (latents, widths), pool, zmap = _check_latents(latents, widths), tuple(pool), tuple(zmap)
         self.hparams = dict(latents=list(latents), widths=list(widths), in_ch=in_ch, head_ch=head_ch, pool=list(pool), zmap=list(zmap))
         self.latents, self.in_ch, self.zmap = latents, in_ch, zmap
         self.latent_shape = (sum(latents),)
@@ -77,17 +99,11 @@ class IllumUNetCVAE(CVAE):
         self.rec_net = MultiScaleEncoder(2 * in_ch, widths, latents, head_ch, pool)
         self.gen_enc = UNetEncoder(in_ch, widths)
         self.z_maps = nn.ModuleList(nn.Linear(k, zmap[0] * zmap[1]) for k in latents)
-        n = len(widths); dec = []
-        for s in range(n):
-            up = widths[s + 1] if s < n - 1 else 0
-            dec.append(ConvBlock(up + widths[s] + 1, widths[s]))
-        self.dec = nn.ModuleList(dec)
-        self.out = nn.Conv2d(widths[0], in_ch, 1)
+        self.dec, self.out = unet_decoder(widths), nn.Conv2d(widths[0], in_ch, 1)
 
     def check_inputs(self, x, xt=None):
         super().check_inputs(x, xt)
         if x.ndim != 4 or x.shape[1] != self.in_ch: raise ValueError(f'x must be (batch, {self.in_ch}, H, W) images, got shape {tuple(x.shape)}')
-
     def prior(self, x): return self.prior_net(x)
     def recognition(self, x, xt): return self.rec_net(torch.cat([x, xt], 1))
     def latent_images(self, z:torch.Tensor, sizes:list)->list:
@@ -97,10 +113,4 @@ class IllumUNetCVAE(CVAE):
                 for m, c, hw in zip(self.z_maps, chunks, sizes)]
     def generator(self, z, x):
         skips = self.gen_enc(x)
-        zs = self.latent_images(z, [f.shape[-2:] for f in skips])
-        h = None
-        for s in reversed(range(len(skips))):
-            parts = [skips[s], zs[s]]
-            if h is not None: parts.insert(0, F.interpolate(h, size=skips[s].shape[-2:], mode='bilinear', align_corners=False))
-            h = self.dec[s](torch.cat(parts, 1))
-        return torch.sigmoid(self.out(h))
+        return torch.sigmoid(self.out(unet_decode(self.dec, skips, self.latent_images(z, [f.shape[-2:] for f in skips]))))
