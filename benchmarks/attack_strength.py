@@ -44,8 +44,9 @@ def main(argv=None):
     ap.add_argument('--cache', default='_runs/bench_attack_strength', help='folder for the trained classifier (reused)')
     ap.add_argument('--out', default='benchmarks/results/attack_strength')
     ap.add_argument('--skip', nargs='*', default=[], help="parts to skip: 'strength', 'standard', 'doubled', 'grid', 'inner'")
+    ap.add_argument('--threads', type=int, default=2, help='torch threads (1 when other work shares the machine)')
     a = ap.parse_args(argv)
-    torch.set_num_threads(2); seed_everything(0)
+    torch.set_num_threads(a.threads); seed_everything(0)
     data = load_mnist('embedded')
     ps = PerturbationSet.pretrained('mnist-rts')
     pairs = mnist_rts_dls(data, bs=64, seed=0, device='cpu', n_test=8)
@@ -125,10 +126,12 @@ def main(argv=None):
     base = next((r for r in rows if r['attack'].startswith('former medium')), rows[0] if rows else None)
     base_std = next((r for r in rows if r['attack'].startswith('standard model: former medium')), base)
     lines = [f"# Attack strength on an adversarially trained classifier ({len(x)} validation digits)", "",
-             f"Made by `python benchmarks/attack_strength.py` (2 CPU threads). Radii: median {radii['median']:.3f}, q75 {radii['q75']:.3f} "
+             f"Made by `python benchmarks/attack_strength.py --n {a.n} --threads {a.threads}`" + (f" --skip {' '.join(a.skip)}" if a.skip else '') + f" ({a.threads} CPU thread(s); skipped parts keep the rows of the last run that measured them). Radii: median {radii['median']:.3f}, q75 {radii['q75']:.3f} "
              "(validation offsets of the shipped set). Robust accuracy: lower is a stronger attack; 95% Wilson intervals.", "",
              "Cost per attacked example, over both radii: classifier evaluations (exact) and seconds (this process; other work on the "
-             "machine inflates them); the ratios are against the former 20-step PGD on the same classifier.", "",
+             "machine inflates them); the ratios are against the former 20-step PGD on the same classifier. Broken examples leave the batch, "
+             "so on a classifier whose examples break within a few iterations the ensemble costs less than 20-step PGD; on one that resists, "
+             "every surviving example runs every member (members × steps iterations): that is the price of an attack that has converged.", "",
              "| attack | robust acc. at median | robust acc. at q75 | evaluations / attacked example | × 20-step PGD | s / attacked example | × 20-step PGD |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
