@@ -126,7 +126,7 @@ def main(argv=None):
     base = next((r for r in rows if r['attack'].startswith('former medium')), rows[0] if rows else None)
     base_std = next((r for r in rows if r['attack'].startswith('standard model: former medium')), base)
     lines = [f"# Attack strength on an adversarially trained classifier ({len(x)} validation digits)", "",
-             f"Made by `python benchmarks/attack_strength.py --n {a.n} --threads {a.threads}`" + (f" --skip {' '.join(a.skip)}" if a.skip else '') + f" ({a.threads} CPU thread(s); skipped parts keep the rows of the last run that measured them). Radii: median {radii['median']:.3f}, q75 {radii['q75']:.3f} "
+             f"Made by `python benchmarks/attack_strength.py --n {a.n} --threads {a.threads}" + (f" --skip {' '.join(a.skip)}" if a.skip else '') + f"` ({a.threads} CPU thread(s); skipped parts keep the rows of the last run that measured them). Radii: median {radii['median']:.3f}, q75 {radii['q75']:.3f} "
              "(validation offsets of the shipped set). Robust accuracy: lower is a stronger attack; 95% Wilson intervals.", "",
              "Cost per attacked example, over both radii: classifier evaluations (exact) and seconds (this process; other work on the "
              "machine inflates them); the ratios are against the former 20-step PGD on the same classifier. Broken examples leave the batch, "
