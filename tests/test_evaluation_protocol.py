@@ -17,6 +17,8 @@ NOTEBOOKS = {
                           ('corruption_test_pairs(', 'corruption_classif_test(', 'cdls[2]')),
     'illumination.ipynb': (('x_te', 'xt_te', 'off_test', '.test', 'dls[2]', '[2]', 'ev_ref', 'ev_all', 'test_scene'),
                            ('dls[2]',)),
+    'mnist_linf.ipynb': (('mnist_linf_test_pairs', 'x_te', 'xt_te', 'y_te', 'test_x', 'test_y', '.test', 'dls[2]', 'cdls[2]'),
+                         ('mnist_linf_test_pairs(',)),
 }
 
 def _code(c):
