@@ -57,14 +57,15 @@ EXPERIMENTS = {
                   n_attack=100, adv_steps=7, n_cert=30, cert_n0=100, cert_n=10000, cert_batch=200, attack_steps=200, attack_restarts=1, n_cert_valid=8)),
     'mnist-linf': dict(notebook='mnist_linf.ipynb',
         description="Learn the paper's two MNIST l-inf sets (fully connected and convolutional CVAEs on pairs (x, x + δ), |δ| <= 0.3), report their quality table, and test whether adversarial training in the learned set resists real pixel l-inf PGD, beside pixel adversarial and standard training.",
-        # quick: the reference's fully connected CVAE for 10 epochs, a narrow convolutional one, small classifiers; sized to ~15 min on a contended 2-core CPU
-        quick=dict(epochs=10, conv_epochs=8, conv_ch=16, conv_latent_ch=32, n_test=500, pgd_steps=50, n_samples=8, n_valid_quality=200,
-                   clf_epochs=8, clf_bs=64, clf_ch=8, clf_hidden=32, adv_steps=5, n_attack=200, pixel_steps=50, pixel_restarts=1,
-                   attack_steps=50, attack_restarts=1, n_random=128),
-        # medium: full MNIST (pass -p data_path), the reference's CVAE sizes except a narrower convolutional one, 20,000 training digits
-        medium=dict(source='pickle', data_path=None, n_train=20000, epochs=10, conv_epochs=6, conv_ch=16, conv_latent_ch=64, n_test=1000, pgd_steps=50,
-                    n_samples=8, n_valid_quality=300, clf_epochs=5, clf_bs=128, clf_ch=16, clf_hidden=64, adv_steps=5, n_attack=300,
-                    pixel_steps=50, pixel_restarts=1, attack_steps=100, attack_restarts=1, n_random=128),
+        # quick: narrow CVAEs and small classifiers, attacked inside the set at q75 only; sized to ~12 min on a contended 2-core CPU
+        quick=dict(epochs=10, fc_hidden=256, fc_latent=256, conv_epochs=6, conv_ch=16, conv_latent_ch=32, n_test=500, pgd_steps=50, n_samples=8,
+                   n_valid_quality=200, clf_epochs=6, clf_bs=64, clf_ch=8, clf_hidden=32, adv_steps=3, n_attack=200, n_attack_latent=100,
+                   latent_radii=['q75'], pixel_steps=50, pixel_restarts=1, attack_steps=25, attack_restarts=1, n_random=64),
+        # medium: full MNIST (pass -p data_path), 10,000 training digits, the reference's fully connected CVAE, a narrow convolutional one;
+        # sized from the quick run's timings (not yet run: see the report)
+        medium=dict(source='pickle', data_path=None, n_train=10000, epochs=10, conv_epochs=6, conv_ch=16, conv_latent_ch=32, n_test=1000, pgd_steps=50,
+                    n_samples=8, n_valid_quality=300, clf_epochs=5, clf_bs=128, clf_ch=8, clf_hidden=32, adv_steps=3, n_attack=300, n_attack_latent=150,
+                    latent_radii=['q75'], pixel_steps=50, pixel_restarts=1, attack_steps=50, attack_restarts=1, n_random=128),
         # full: the reference's CVAEs and schedules (20 epochs, batch 128), 50 PGD steps for the quality table; evaluation at the package's defaults
         full=dict(epochs=20, batch_size=128, fc_hidden=784, fc_latent=784, conv_ch=32, conv_latent_ch=128, lr_max=1e-3, beta_max=1e-2, n_test=1000,
                   pgd_steps=50, n_samples=16, clf_epochs=10, clf_ch=32, clf_hidden=128, adv_steps=7, n_attack=1000, pixel_steps=100, pixel_restarts=2,
