@@ -62,7 +62,7 @@ EXPERIMENTS = {
                    n_valid_quality=200, clf_epochs=6, clf_bs=64, clf_ch=8, clf_hidden=32, adv_steps=3, n_attack=200, n_attack_latent=100,
                    latent_radii=['q75'], pixel_steps=50, pixel_restarts=1, attack_steps=25, attack_restarts=1, n_random=64),
         # medium: full MNIST (pass -p data_path), 10,000 training digits, the reference's fully connected CVAE, a narrow convolutional one;
-        # the committed medium run took 20 min on the contended 2-core CPU (results/mnist-linf-medium)
+        # two medium runs took 625 s and 1170 s on the contended 2-core CPU, the same numbers (results/mnist-linf-medium)
         medium=dict(source='pickle', data_path=None, n_train=10000, epochs=10, conv_epochs=6, conv_ch=16, conv_latent_ch=32, n_test=1000, pgd_steps=50,
                     n_samples=8, n_valid_quality=300, clf_epochs=5, clf_bs=128, clf_ch=8, clf_hidden=32, adv_steps=3, n_attack=300, n_attack_latent=150,
                     latent_radii=['q75'], pixel_steps=50, pixel_restarts=1, attack_steps=50, attack_restarts=1, n_random=128),
