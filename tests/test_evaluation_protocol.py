@@ -19,6 +19,8 @@ NOTEBOOKS = {
                            ('dls[2]',)),
     'mnist_limited.ipynb': (('mnist_rts_test_pairs', 'x_te', 'xt_te', 'test_x', 'test_y', '.test', 'dls[2]', '[2]'),
                             ('mnist_rts_test_pairs(',)),
+    'mnist_linf.ipynb': (('mnist_linf_test_pairs', 'x_te', 'xt_te', 'y_te', 'test_x', 'test_y', '.test', 'dls[2]', 'cdls[2]'),
+                         ('mnist_linf_test_pairs(',)),
 }
 
 def _code(c):

@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))   # this checkout's pertlearn, whatever is install
 import nbformat
 from pertlearn.app.docs import clean_outputs, figure_env, output_problems, _scrub
 
-NAMES = ['mnist-rts', 'mnist-rts-robust', 'corruptions', 'illumination', 'mnist-limited']
+NAMES = ['mnist-rts', 'mnist-rts-robust', 'corruptions', 'illumination', 'mnist-limited', 'mnist-linf']
 KEEP = {'.ipynb', '.json', '.png', '.csv', '.md'}
 
 def tidy(out:Path)->list[str]:

@@ -67,6 +67,18 @@ EXPERIMENTS = {
         # medium: full MNIST (pass -p data_path), 20,000 training digits, three sets of 8 epochs each
         medium=dict(source='pickle', n_train=20000, epochs=8, ch=8, latent=32, stn_hidden=[48, 32], lr_max=3e-3),
         full=dict(eps=14.0, n_samples=5, n_valid_delta=500)),   # the reference's radius and samples; the rest are the notebook's defaults
+    'mnist-linf': dict(notebook='mnist_linf.ipynb',
+        description="Learn the paper's two MNIST l-inf sets (fully connected and convolutional CVAEs on pairs (x, x + δ), |δ| <= 0.3), report their quality table, and test whether adversarial training in the learned set resists real pixel l-inf PGD, beside pixel adversarial and standard training.",
+        # quick: narrow CVAEs and small classifiers, attacked inside the set at q75 only; sized to ~12 min on a contended 2-core CPU
+        quick=dict(epochs=10, fc_hidden=256, fc_latent=256, conv_epochs=6, conv_ch=16, conv_latent_ch=32, n_test=500, n_samples=8,
+                   n_valid_quality=200, clf_epochs=6, clf_bs=64, clf_ch=8, clf_hidden=32, adv_steps=3, n_attack=200, n_attack_latent=100,
+                   latent_radii=['q75'], pixel_steps=50, pixel_restarts=1, attack_steps=25, n_random=64),
+        # medium: full MNIST (pass -p data_path), 10,000 training digits, the reference's fully connected CVAE, a narrow convolutional one;
+        # two medium runs took 625 s and 1170 s on the contended 2-core CPU, the same numbers (results/mnist-linf-medium)
+        medium=dict(source='pickle', n_train=10000, epochs=10, conv_epochs=6, conv_ch=16, conv_latent_ch=32,
+                    n_samples=8, clf_epochs=5, clf_ch=8, clf_hidden=32, adv_steps=3, n_attack=300, n_attack_latent=150,
+                    latent_radii=['q75'], pixel_steps=50, pixel_restarts=1, attack_steps=50, n_random=128)),
+        # full: the notebook's defaults, the reference's CVAEs and schedules (20 epochs, batch 128)
 }
 
 # %% ../../nbs/90_app.runner.ipynb #e4be7a0d
