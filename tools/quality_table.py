@@ -15,6 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 ERRORS = ['approx_encoder', 'approx_pgd', 'expected', 'recon', 'kl', 'identity']
 NORMS = ['mean', 'std', 'q25', 'median', 'q75', 'max']
 MSE = 'squared error (mean per pixel)'
+# what each experiment's unit word means (from its notebook): mnist-limited sums BCE over a pair's 42×42 pixels (the
+# training loss), mnist-linf averages it per pixel; every squared error is pertlearn.metrics.mse_dist, a mean per pixel
+UNITS = {('mnist-limited', 'BCE'): "BCE (sum over a pair's 42×42 pixels)", ('mnist-linf', 'BCE'): 'BCE (mean per pixel)',
+         ('illumination', 'squared error'): MSE}
 # ../shared/REFERENCE.md: the paper's table of quality metrics per resolution (mip5, ε = 17) and its latent-norm statistics
 PAPER_LIGHTING = dict(set='paper: MIT Multi-Illumination, mip5 (real data, published)', run='Wong & Kolter 2021', units='squared error',
                       eps=17.0, approx_encoder=0.019, approx_pgd=0.006, expected=0.13, recon=0.0040, kl=65.8,
@@ -30,7 +34,8 @@ def rows_of(run:Path)->list[dict]:
         su, st = s.get('summary', {}), s.get('offset_stats', {})
         st = st.get('test', st)   # runs that record validation and test offsets: the test pairs, as the errors
         if 'approx_pgd' not in su: continue
-        rows.append(dict(set=name, run=run.name, units=s.get('units', MSE), eps=su.get('eps', st.get('eps')),
+        units = s.get('units', MSE); units = next((v for (exp, u), v in UNITS.items() if run.name.startswith(exp) and u == units), units)
+        rows.append(dict(set=name, run=run.name, units=units, eps=su.get('eps', st.get('eps')),
                          **{k: su.get(k) for k in ERRORS}, **{k: st.get(k) for k in NORMS}, n=su.get('n')))
     return rows
 
