@@ -6,7 +6,8 @@
 from __future__ import annotations
 import torch
 from fastai.data.core import DataLoaders
-from ..utils import as_generator, derive_seed, default_device, check_finite_positive
+from ..utils import as_generator, derive_seed, default_device
+from ..checks import check_finite_positive
 from .core import BatchLoader, MNISTData, load_mnist, split_train_valid
 
 # %% auto #0
