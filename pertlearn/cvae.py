@@ -16,9 +16,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['LOGVAR_MIN', 'LOGVAR_MAX', 'CVAE_REGISTRY', 'bound_logvar', 'kl_gaussian', 'whitened_offset', 'CVAEOutput',
-           'reparameterize', 'register_cvae', 'CVAE', 'recon_loss', 'CVAELoss', 'LinearCVAE', 'save_tensors',
-           'load_tensors', 'save_cvae']
+__all__ = ['LOGVAR_MIN', 'LOGVAR_MAX', 'CVAE_REGISTRY', 'bound_logvar', 'GaussianEncoder', 'kl_gaussian', 'whitened_offset',
+           'CVAEOutput', 'reparameterize', 'register_cvae', 'CVAE', 'recon_loss', 'CVAELoss', 'LinearCVAE',
+           'save_tensors', 'load_tensors', 'save_cvae']
 
 # %% ../nbs/01_cvae.ipynb #1202ea31
 LOGVAR_MIN, LOGVAR_MAX = math.log(1e-3), math.log(10.)
@@ -30,6 +30,13 @@ def bound_logvar(raw:torch.Tensor, # unconstrained network output
     "Map `raw` smoothly into `[lo, hi]` (identity-like around the middle of the range)."
     mid, half = (hi + lo) / 2, (hi - lo) / 2
     return mid + half * torch.tanh((raw - mid) / half)
+
+# %% ../nbs/01_cvae.ipynb #8792400f
+class GaussianEncoder(nn.Module):
+    "Base of encoders made of `self.body` (features) and heads `self.mu`, `self.logvar`: `forward(x)` → (mean, bounded log-variance)."
+    def forward(self, x):
+        h = self.body(x)
+        return self.mu(h), bound_logvar(self.logvar(h))
 
 # %% ../nbs/01_cvae.ipynb #504ab9ce
 def kl_gaussian(mu_q:torch.Tensor, # recognition mean, (batch, ...) latent

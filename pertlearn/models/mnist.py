@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from ..cvae import CVAE, register_cvae, bound_logvar
+from ..cvae import CVAE, register_cvae, GaussianEncoder
 from ..utils import n_params
 
 
@@ -23,7 +23,7 @@ class PreActBlock(nn.Sequential):
                          nn.Conv2d(ci, co, k, stride=stride, padding=k//2, padding_mode='reflect'))
 
 # %% ../../nbs/01a_models.mnist.ipynb #429f1045
-class ConvEncoder(nn.Module):
+class ConvEncoder(GaussianEncoder):
     "Two pre-activation conv blocks then linear heads to a Gaussian's mean and (bounded) log-variance."
     def __init__(self, in_ch:int, latent:int, size:int=42, ch:int=32):
         super().__init__()
@@ -32,9 +32,6 @@ class ConvEncoder(nn.Module):
                                   nn.Flatten())
         with torch.no_grad(): nf = self.body(torch.zeros(2, in_ch, size, size)).shape[1]
         self.mu, self.logvar = nn.Linear(nf, latent), nn.Linear(nf, latent)
-    def forward(self, x):
-        h = self.body(x)
-        return self.mu(h), bound_logvar(self.logvar(h))
 
 # %% ../../nbs/01a_models.mnist.ipynb #08bb8c95
 class AffineSTN(nn.Module):
@@ -96,7 +93,7 @@ class ConvCVAE(CVAE):
         return torch.sigmoid(self.head(torch.cat([x, zm], 1)))
 
 # %% ../../nbs/01a_models.mnist.ipynb #7fe87ac3
-class MLPEncoder(nn.Module):
+class MLPEncoder(GaussianEncoder):
     "Flatten → linear → ReLU, then linear heads to a Gaussian's mean and (bounded) log-variance."
     def __init__(self, n_in:int, # flattened input size
                  hidden:int, # width of the hidden layer
@@ -104,9 +101,6 @@ class MLPEncoder(nn.Module):
         super().__init__()
         self.body = nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.ReLU())
         self.mu, self.logvar = nn.Linear(hidden, latent), nn.Linear(hidden, latent)
-    def forward(self, x):
-        h = self.body(x)
-        return self.mu(h), bound_logvar(self.logvar(h))
 
 # %% ../../nbs/01a_models.mnist.ipynb #52056f79
 @register_cvae('mnist_fc')
@@ -127,7 +121,7 @@ class FCCVAE(CVAE):
         return torch.sigmoid(self.gen(torch.cat([x.flatten(1), z.flatten(1)], 1))).view(-1, *self.in_shape)
 
 # %% ../../nbs/01a_models.mnist.ipynb #d3ad5835
-class PoolEncoder(nn.Module):
+class PoolEncoder(GaussianEncoder):
     "Two (3×3 conv → ReLU → 2×2 max-pool) stages, then 3×3 conv heads to a spatial latent's mean and (bounded) log-variance."
     def __init__(self, in_ch:int, # input channels
                  ch:int=32, # channels of the first stage (the second has 2·ch)
@@ -136,9 +130,6 @@ class PoolEncoder(nn.Module):
         self.body = nn.Sequential(nn.Conv2d(in_ch, ch, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                                   nn.Conv2d(ch, 2 * ch, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
         self.mu, self.logvar = nn.Conv2d(2 * ch, latent_ch, 3, padding=1), nn.Conv2d(2 * ch, latent_ch, 3, padding=1)
-    def forward(self, x):
-        h = self.body(x)
-        return self.mu(h), bound_logvar(self.logvar(h))
 
 # %% ../../nbs/01a_models.mnist.ipynb #96d20b41
 @register_cvae('mnist_conv_spatial')

@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from ..cvae import CVAE, register_cvae, bound_logvar
+from ..cvae import CVAE, register_cvae, GaussianEncoder
 from .mnist import PreActBlock
 
 
@@ -23,7 +23,7 @@ def _n_down(h:int, w:int, max_cells:int=256)->int:
     return n
 
 # %% ../../nbs/01a_models.pairs.ipynb #ad2208e3
-class _DownEncoder(nn.Module):
+class _DownEncoder(GaussianEncoder):
     "Conv stem, `n_down` stride-2 pre-activation blocks, linear heads to a Gaussian's mean and bounded log-variance."
     def __init__(self, in_ch, latent, h, w, ch, n_down):
         super().__init__()
@@ -31,9 +31,6 @@ class _DownEncoder(nn.Module):
         self.body = nn.Sequential(*layers, nn.BatchNorm2d(ch), nn.ReLU(), nn.Flatten())
         with torch.no_grad(): nf = self.body(torch.zeros(2, in_ch, h, w)).shape[1]
         self.mu, self.logvar = nn.Linear(nf, latent), nn.Linear(nf, latent)
-    def forward(self, x):
-        h = self.body(x)
-        return self.mu(h), bound_logvar(self.logvar(h))
 
 # %% ../../nbs/01a_models.pairs.ipynb #04742d98
 @register_cvae('conv_pairs')
