@@ -9,6 +9,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from .cvae import kl_gaussian
 from .perturbation import PerturbationSet, project_l2, sample_ball, latent_pgd, iter_batches, keep_best, default_step_size
 from .utils import IGNORE_INDEX
@@ -16,7 +17,7 @@ from .checks import renamed_kwargs
 
 
 # %% auto #0
-__all__ = ['mse_dist', 'approximation_error', 'encoder_approximation_error', 'reconstruction_error', 'identity_error',
+__all__ = ['mse_dist', 'bce_dist', 'approximation_error', 'encoder_approximation_error', 'reconstruction_error', 'identity_error',
            'expected_approximation_error', 'expected_prior_reconstruction', 'necessary_subset', 'sufficient_likelihood',
            'pair_kl', 'kl_offset_bound', 'coverage_curve', 'plot_coverage', 'evaluate_set', 'summarize',
            'proportion_ci', 'format_accuracy', 'intervals_separate', 'best_or_tie', 'confusion_matrix', 'iou_per_class',
@@ -28,6 +29,13 @@ def mse_dist(a:torch.Tensor, # members, (batch, ...)
             )->torch.Tensor:
     "Per-example mean squared error over all non-batch dimensions: shape (batch,)."
     return ((a - b)**2).flatten(1).mean(1)
+
+# %% ../nbs/06_metrics.ipynb #b6b3fd60
+def bce_dist(a:torch.Tensor, # members in [0, 1], (batch, ...)
+             b:torch.Tensor, # targets in [0, 1], same shape
+            )->torch.Tensor:
+    "Per-example binary cross-entropy of `a` (clipped to [1e-6, 1 − 1e-6]) against `b`, averaged over all non-batch dimensions: shape (batch,)."
+    return F.binary_cross_entropy(a.clamp(1e-6, 1 - 1e-6), b, reduction='none').flatten(1).mean(1)
 
 # %% ../nbs/06_metrics.ipynb #eb0a2045
 def _chunked(fn, bs, *tensors):

@@ -2,7 +2,7 @@
 
 Usage: python tools/make_outputs.py [-j N] [NOTEBOOK ...]
 Default: index.ipynb, then every nbs/*.ipynb in reading order. Each notebook runs in a fresh kernel in its own folder,
-seeded, one torch thread, figures at 80 dpi; cells flagged slow/cuda/notest stay unexecuted; outputs are cleaned of
+seeded, one torch thread, figures at 80 dpi; slow cells run too (a reader sees their results), cells flagged cuda/notest stay unexecuted; outputs are cleaned of
 progress bars, dependency warnings and machine paths (pertlearn.app.docs.save_outputs). Run `nbdev-clean` afterwards
 (the Makefile does). Exits 1 and lists the problems when a notebook fails or its outputs break tests/test_outputs.py.
 """

@@ -2,6 +2,7 @@
 
 Usage: python tools/make_results.py [NAME ...]   (default: the four experiments)
        python tools/make_results.py --profile medium --data-path PATH/mnist.pkl.gz mnist-rts mnist-rts-robust
+       python tools/make_results.py --profile medium illumination   (medium profiles that read no file need no --data-path)
        python tools/make_results.py --tidy results/NAME-PROFILE ...   (tidy committed run folders again, without running them)
 Each run is `pertlearn run NAME --quick --out results/NAME-quick` (or `--profile medium -p data_path PATH --out
 results/NAME-medium`, with PATH passed relative to the run folder so that no machine path is recorded), with figures at 80 dpi. Afterwards the folder keeps
@@ -57,13 +58,16 @@ if __name__ == '__main__':
         problems = [p for f in args.tidy for p in tidy(Path(f).resolve())]
         print('\n'.join(problems) or f"tidied {len(args.tidy)} folder(s)"); sys.exit(1 if problems else 0)
     names = args.names or NAMES
-    if args.profile == 'medium' and not args.data_path: ap.error("--profile medium needs --data-path (a mnist.pkl.gz)")
+    from pertlearn.app.runner import EXPERIMENTS
+    reads_file = lambda n: EXPERIMENTS[n].get(args.profile, {}).get('source') == 'pickle'   # medium profiles on full MNIST read a file
+    if any(reads_file(n) for n in names) and not args.data_path:
+        ap.error(f"--profile {args.profile} of {', '.join(n for n in names if reads_file(n))} needs --data-path (a mnist.pkl.gz)")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
     problems = []
     for name in names:
         out = ROOT/'results'/f'{name}-{args.profile}'
-        extra = ['--quick'] if args.profile == 'quick' else ['--profile', args.profile, '-p', 'data_path',
-                                                              os.path.relpath(Path(args.data_path).resolve(), out)]
+        extra = ['--quick'] if args.profile == 'quick' else ['--profile', args.profile]
+        if reads_file(name): extra += ['-p', 'data_path', os.path.relpath(Path(args.data_path).resolve(), out)]
         t0 = time.time()   # an earlier run in `out` stays until this one has succeeded (--overwrite swaps it in then)
         with figure_env():
             code = subprocess.call([sys.executable, '-c', 'import sys; from pertlearn.app.cli import main; sys.exit(main())',

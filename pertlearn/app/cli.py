@@ -31,14 +31,27 @@ def _choices(spec:str|None)->list|None:
     m = re.fullmatch(r"(?:None or )?one of (.+)", spec or '')
     return list(ast.literal_eval(f"[{m.group(1)}]")) if m else None
 
+# %% ../../nbs/92_app.cli.ipynb #6fcfa0ec
+_WORDS = ((r'\bint\b', 'whole number'), (r'\bfloat\b', 'number'), (r'\bstr\b', 'text'), (r'>=', '≥'), (r'<=', '≤'))
+
+def _readable(doc:str)->str:
+    "A docments comment for `--help`: no backticks, its trailing declaration in words (none for choices, flags and devices)."
+    spec, text = spec_of(doc), re.sub(r'\s*\[[^\[\]]+\]\s*$', '', doc).replace('`', '').strip()
+    if spec is None: return text
+    optional = spec.startswith('None or '); s = spec[len('None or '):] if optional else spec
+    if s in ('bool', 'device') or s.startswith('one of '): return text
+    for pat, word in _WORDS: s = re.sub(pat, word, s)
+    s = re.sub(r'\b(pair|list) of (whole number|number|text)\b', r'\1 of \2s', s)
+    return f"{text}; {'optional, ' if optional else ''}{'a ' if s[0].isalpha() and not s.startswith(('list', 'pair', 'text')) else ''}{s}"
+
 # %% ../../nbs/92_app.cli.ipynb #41c15512
 def _option(k:str, d, flag:bool=False)->tuple[tuple, dict]:
     "(names, `add_argument` keywords) of argument `k` from its docments entry `d`; `flag`: a required `--k` even without a default."
-    empty, doc = inspect.Parameter.empty, (d.docment or '').replace('%', '%%')
+    empty, doc = inspect.Parameter.empty, _readable(d.docment or '').replace('%', '%%')
     if d.default is empty and not flag: return (k,), dict(type=_arg_type(d.anno), help=doc)
     name = '--' + k.replace('_', '-')
     if d.anno is bool or isinstance(d.default, bool):
-        if d.default is True: return ('--no-' + k.replace('_', '-'),), dict(action='store_false', dest=k, help=doc)
+        if d.default is True: return ('--no-' + k.replace('_', '-'),), dict(action='store_false', dest=k, help=f'turn off: {doc}')
         return (name,), dict(action='store_true', help=doc)
     kw = dict(type=_arg_type(d.anno), help=doc + (f' (default: {d.default})' if d.default not in (None, empty) else ''))
     if d.default is empty: kw['required'] = True

@@ -13,12 +13,12 @@ from ..checks import output_folder, write_marker, read_marker, MARKER
 from .runner import KERNEL_QUIET
 
 # %% auto #0
-__all__ = ['SKIP_FLAGS', 'FIGURE_DPI', 'MATHJAX_CONFIG', 'MATHJAX_CDN', 'DOCS_EXTRA', 'MATHJAX_FONTS', 'DOCS_FILES', 'chapters',
-           'title_of', 'md_inline', 'skipped', 'prepare', 'for_display', 'figure_env', 'execute_notebook',
-           'merge_streams', 'clean_outputs', 'draws_figure', 'output_problems', 'repo_root', 'save_outputs',
-           'mathjax_dir', 'copy_mathjax', 'for_reader', 'notebook_html', 'module_of', 'defined_names', 'api_markdown',
-           'api_entry', 'add_api_docs', 'link_target', 'plan_site', 'rewrite_links', 'check_links', 'search_entries',
-           'render_page', 'build_docs', 'docs_sources', 'chapter_list']
+__all__ = ['SKIP_FLAGS', 'OUTPUT_SKIP_FLAGS', 'FIGURE_DPI', 'MATHJAX_CONFIG', 'MATHJAX_CDN', 'DOCS_EXTRA', 'MATHJAX_FONTS',
+           'DOCS_FILES', 'chapters', 'title_of', 'md_inline', 'skipped', 'prepare', 'for_display', 'figure_env',
+           'execute_notebook', 'merge_streams', 'clean_outputs', 'draws_figure', 'output_problems', 'repo_root',
+           'save_outputs', 'mathjax_dir', 'copy_mathjax', 'for_reader', 'notebook_html', 'module_of', 'defined_names',
+           'api_markdown', 'api_entry', 'add_api_docs', 'link_target', 'plan_site', 'rewrite_links', 'check_links',
+           'search_entries', 'render_page', 'build_docs', 'docs_sources', 'chapter_list']
 
 # %% ../../nbs/91_app.docs.ipynb #19dba97f
 def chapters(nbs:str|Path='nbs', # folder of the chapter notebooks
@@ -45,7 +45,8 @@ def md_inline(s:str)->str:
 
 # %% ../../nbs/91_app.docs.ipynb #05a6ee85
 _DIRECTIVE = re.compile(r'^\s*#\|\s*(.*)$')
-SKIP_FLAGS = ('slow', 'cuda', 'notest')
+SKIP_FLAGS = ('slow', 'cuda', 'notest')          # left unexecuted by tests, as `nbdev-test` does
+OUTPUT_SKIP_FLAGS = ('cuda', 'notest')           # left unexecuted when saving outputs: slow cells run there
 
 def _flags(src:str)->set[str]:
     "nbdev directives of a cell, e.g. {'export', 'hide', 'slow', 'eval: false'}."
@@ -229,7 +230,7 @@ def _texts(o)->list[str]:
     if o.output_type == 'error': return ['Traceback: ' + o.get('ename', '')]
     return [v for k, v in o.get('data', {}).items() if k.startswith('text/') and isinstance(v, str)]
 
-def output_problems(nb, name:str='notebook', skip_flags=SKIP_FLAGS)->list[str]:
+def output_problems(nb, name:str='notebook', skip_flags=OUTPUT_SKIP_FLAGS)->list[str]:
     "What is wrong with `nb`'s saved outputs (empty when nothing is): missing outputs or figures, machine paths, tracebacks, warnings."
     code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == 'code']
     if not any(c.get('outputs') for _, c in code): return [f"{name}: no outputs (run `make outputs`)"]
@@ -255,15 +256,17 @@ def repo_root(path:str|Path)->Path:
 
 def save_outputs(path:str|Path, # notebook to execute and write back
                  root:str|Path|None=None, # repository folder (default: the notebook's git checkout, else its folder)
-                 timeout:int=600, kernel:str='python3')->list[str]:
+                 timeout:int=600, kernel:str='python3',
+                 skip_flags=OUTPUT_SKIP_FLAGS, # cells left unexecuted (default: only GPU and never-run cells; slow ones run)
+                )->list[str]:
     "Execute `path` in its folder, clean the outputs and save them into the notebook; returns its problems (`output_problems`)."
     path = Path(path).resolve()
     if root is None: root = repo_root(path)
     nb = nbformat.read(path, as_version=4)
-    err = execute_notebook(nb, path.parent, timeout, kernel)
+    err = execute_notebook(nb, path.parent, timeout, kernel, skip_flags)
     clean_outputs(nb, root)
     nbformat.write(nb, path)
-    return ([f"{path.name}: execution failed: {err}"] if err else []) + output_problems(nb, path.name)
+    return ([f"{path.name}: execution failed: {err}"] if err else []) + output_problems(nb, path.name, skip_flags)
 
 # %% ../../nbs/91_app.docs.ipynb #8ca2f23f
 MATHJAX_CONFIG = 'TeX-AMS-MML_HTMLorMML-full,Safe'
