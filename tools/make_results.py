@@ -1,6 +1,6 @@
 """Run each experiment's quick mode into results/<name>-quick/ and keep what a reader needs (what `make results` runs).
 
-Usage: python tools/make_results.py [NAME ...]   (default: the four experiments)
+Usage: python tools/make_results.py [NAME ...]   (default: every experiment in NAMES)
        python tools/make_results.py --profile medium --data-path PATH/mnist.pkl.gz mnist-rts mnist-rts-robust
        python tools/make_results.py --tidy results/NAME-PROFILE ...   (tidy committed run folders again, without running them)
 Each run is `pertlearn run NAME --quick --out results/NAME-quick` (or `--profile medium -p data_path PATH --out
@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))   # this checkout's pertlearn, whatever is install
 import nbformat
 from pertlearn.app.docs import clean_outputs, figure_env, output_problems, _scrub
 
-NAMES = ['mnist-rts', 'mnist-rts-robust', 'corruptions', 'illumination', 'mnist-limited', 'mnist-linf']
+NAMES = ['mnist-rts', 'mnist-rts-robust', 'corruptions', 'illumination', 'mnist-limited', 'mnist-linf', 'corruption-pairings']
 KEEP = {'.ipynb', '.json', '.png', '.csv', '.md'}
 
 def tidy(out:Path)->list[str]:
@@ -57,13 +57,16 @@ if __name__ == '__main__':
         problems = [p for f in args.tidy for p in tidy(Path(f).resolve())]
         print('\n'.join(problems) or f"tidied {len(args.tidy)} folder(s)"); sys.exit(1 if problems else 0)
     names = args.names or NAMES
-    if args.profile == 'medium' and not args.data_path: ap.error("--profile medium needs --data-path (a mnist.pkl.gz)")
+    from pertlearn.app.runner import EXPERIMENTS
+    reads_file = lambda n: EXPERIMENTS[n].get(args.profile, {}).get('source') == 'pickle'   # medium profiles on full MNIST read a file
+    if any(reads_file(n) for n in names) and not args.data_path:
+        ap.error(f"--profile {args.profile} of {', '.join(n for n in names if reads_file(n))} needs --data-path (a mnist.pkl.gz)")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
     problems = []
     for name in names:
         out = ROOT/'results'/f'{name}-{args.profile}'
-        extra = ['--quick'] if args.profile == 'quick' else ['--profile', args.profile, '-p', 'data_path',
-                                                              os.path.relpath(Path(args.data_path).resolve(), out)]
+        extra = ['--quick'] if args.profile == 'quick' else ['--profile', args.profile]
+        if reads_file(name): extra += ['-p', 'data_path', os.path.relpath(Path(args.data_path).resolve(), out)]
         t0 = time.time()   # an earlier run in `out` stays until this one has succeeded (--overwrite swaps it in then)
         with figure_env():
             code = subprocess.call([sys.executable, '-c', 'import sys; from pertlearn.app.cli import main; sys.exit(main())',
