@@ -55,7 +55,7 @@ outputs: install  ## execute index.ipynb and every chapter (or NB="nbs/x.ipynb .
 	nice $(BIN)/python tools/make_outputs.py -j $(JOBS) $(NB)
 	$(BIN)/nbdev-clean
 
-EXPERIMENTS ?= mnist-rts mnist-rts-robust corruptions illumination mnist-limited mnist-linf
+EXPERIMENTS ?= mnist-rts mnist-rts-robust corruptions illumination mnist-limited mnist-linf corruption-pairings
 results: install  ## the quick run of each experiment into results/<name>-quick/ (executed notebook, metrics.json, figures), then the front page and README
 	nice $(BIN)/python tools/make_results.py $(EXPERIMENTS)
 	$(BIN)/python tools/quality_table.py

@@ -20,8 +20,8 @@ from .checks import renamed_kwargs
 __all__ = ['mse_dist', 'bce_dist', 'approximation_error', 'encoder_approximation_error', 'reconstruction_error', 'identity_error',
            'expected_approximation_error', 'expected_prior_reconstruction', 'necessary_subset', 'sufficient_likelihood',
            'pair_kl', 'kl_offset_bound', 'coverage_curve', 'plot_coverage', 'evaluate_set', 'summarize',
-           'proportion_ci', 'format_accuracy', 'intervals_separate', 'best_or_tie', 'confusion_matrix', 'iou_per_class',
-           'mean_iou', 'pixel_accuracy']
+           'quality_by_group', 'proportion_ci', 'format_accuracy', 'intervals_separate', 'best_or_tie',
+           'paired_difference', 'lowest_or_tie', 'confusion_matrix', 'iou_per_class', 'mean_iou', 'pixel_accuracy']
 
 # %% ../nbs/06_metrics.ipynb #8824bd7c
 def mse_dist(a:torch.Tensor, # members, (batch, ...)
@@ -253,6 +253,20 @@ def summarize(per_example:pd.DataFrame, by:str|None=None)->pd.DataFrame|dict:
     m['eps'] = per_example.attrs.get('eps'); m['n'] = len(per_example)
     return m
 
+# %% ../nbs/06_metrics.ipynb #3c2b29f5
+def quality_by_group(per_example:pd.DataFrame, # rows of `evaluate_set` with a `group` column (an index into `names`)
+                     names:Sequence[str], # the name of each group index
+                     held_out:Sequence[str]=(), # names of the groups in the 'held out' split (the others: 'training')
+                     by:str='group_name', # column of the group names in the result
+                    )->tuple:
+    "(labelled rows, means per group with its split, means per split) of an `evaluate_set` frame."
+    if 'group' not in per_example: raise ValueError("quality_by_group needs the rows of evaluate_set on (x, x̃, group) pairs")
+    per = per_example.copy(); per[by] = [names[int(i)] for i in per['group']]
+    per['split'] = np.where(per[by].isin(list(held_out)), 'held out', 'training')
+    table = summarize(per.drop(columns=['group', 'split']), by=by).reindex([n for n in names if n in set(per[by])])
+    table.insert(0, 'split', ['held out' if n in held_out else 'training' for n in table.index])
+    return per, table, summarize(per.drop(columns=['group', by]), by='split')
+
 # %% ../nbs/06_metrics.ipynb #5627898c
 def _wilson(k:np.ndarray, n:np.ndarray, a:float)->tuple:
     "Wilson interval at level 1 − a."
@@ -314,6 +328,30 @@ def best_or_tie(scores:dict, # method name → (accuracy, n)
     if not scores: raise ValueError("best_or_tie needs at least one method's (accuracy, n)")
     top = max(scores, key=lambda k: scores[k][0])
     ties = [k for k in scores if k != top and intervals_separate(scores[top], scores[k], conf) <= 0]
+    return top if not ties else 'tie: ' + ', '.join([top] + ties)
+
+# %% ../nbs/06_metrics.ipynb #02e1a147
+def paired_difference(a, # per-pair values of one method (e.g. approximation errors)
+                      b, # the other method's values on the same pairs, in the same order
+                      n_boot:int=2000, # bootstrap resamples of the pairs
+                      conf:float=0.95, # level of the interval
+                      seed:int=0, # seed of the resamples
+                     )->dict:
+    "Mean of a − b over paired values with its bootstrap percentile interval: {'diff', 'low', 'high', 'n'}."
+    if np.ndim(a) != 1 or np.shape(a) != np.shape(b) or len(a) == 0:
+        raise ValueError(f"a and b must be paired 1-d values of one length, got shapes {np.shape(a)} and {np.shape(b)}")
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(d), (n_boot, len(d)))
+    means = d[idx].mean(1); q = (1 - conf) / 2
+    return dict(diff=float(d.mean()), low=float(np.quantile(means, q)), high=float(np.quantile(means, 1 - q)), n=len(d))
+
+# %% ../nbs/06_metrics.ipynb #2382fa80
+def lowest_or_tie(errors:dict, # method name → per-pair errors, all on the same pairs
+                  n_boot:int=2000, conf:float=0.95, seed:int=0)->str:
+    "The method with the lowest paired errors when separated from every other, else 'tie: ' and those it is not separated from."
+    if not errors: raise ValueError("lowest_or_tie needs at least one method's errors")
+    top = min(errors, key=lambda k: float(np.mean(errors[k])))
+    ties = [k for k in errors if k != top and paired_difference(errors[top], errors[k], n_boot, conf, seed)['high'] >= 0]
     return top if not ties else 'tie: ' + ', '.join([top] + ties)
 
 # %% ../nbs/06_metrics.ipynb #7bdfcee2

@@ -21,6 +21,8 @@ NOTEBOOKS = {
                             ('mnist_rts_test_pairs(',)),
     'mnist_linf.ipynb': (('mnist_linf_test_pairs', 'x_te', 'xt_te', 'y_te', 'test_x', 'test_y', '.test', 'dls[2]', 'cdls[2]'),
                          ('mnist_linf_test_pairs(',)),
+    'corruption_pairings.ipynb': (('corruption_test_pairs', 'test_pairs', 'x_te', 'xt_te', 'g_te', '.test', 'dls[2]'),
+                                  ('corruption_test_pairs(',)),
 }
 
 def _code(c):

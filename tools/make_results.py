@@ -1,6 +1,6 @@
 """Run each experiment's quick mode into results/<name>-quick/ and keep what a reader needs (what `make results` runs).
 
-Usage: python tools/make_results.py [NAME ...]   (default: the four experiments)
+Usage: python tools/make_results.py [NAME ...]   (default: every experiment in NAMES)
        python tools/make_results.py --profile medium --data-path PATH/mnist.pkl.gz mnist-rts mnist-rts-robust
        python tools/make_results.py --profile medium illumination   (medium profiles that read no file need no --data-path)
        python tools/make_results.py --tidy results/NAME-PROFILE ...   (tidy committed run folders again, without running them)
@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))   # this checkout's pertlearn, whatever is install
 import nbformat
 from pertlearn.app.docs import clean_outputs, figure_env, output_problems, _scrub
 
-NAMES = ['mnist-rts', 'mnist-rts-robust', 'corruptions', 'illumination', 'mnist-limited', 'mnist-linf']
+NAMES = ['mnist-rts', 'mnist-rts-robust', 'corruptions', 'illumination', 'mnist-limited', 'mnist-linf', 'corruption-pairings']
 KEEP = {'.ipynb', '.json', '.png', '.csv', '.md'}
 
 def tidy(out:Path)->list[str]:

@@ -79,6 +79,15 @@ EXPERIMENTS = {
                     n_samples=8, clf_epochs=5, clf_ch=8, clf_hidden=32, adv_steps=3, n_attack=300, n_attack_latent=150,
                     latent_radii=['q75'], pixel_steps=50, pixel_restarts=1, attack_steps=50, n_random=128)),
         # full: the notebook's defaults, the reference's CVAEs and schedules (20 epochs, batch 128)
+    'corruption-pairings': dict(notebook='corruption_pairings.ipynb',
+        description="Train the corruption set three ways, as the paper's reference does (clean to a corruption; corruption to a different corruption; two draws from clean and corruptions); compare the three on the same clean-to-corruption test pairs of the 12 training and 3 held-out corruptions, with paired intervals.",
+        # quick: the corruptions quick CVAE (benchmarks/results/sweep_corruptions.md) on 900 images for 15 epochs per set, so three sets fit ~10-15 min contended
+        quick=dict(n_train=900, n_quality=60, epochs=15, arch='residual_small', latent=128, ch=16, mid=4, n_blocks=1, head_ch=4, batch_size=32,
+                   pgd_steps=20, n_samples=4, n_boot=1000),
+        # quick took 11 min on the contended 2-core CPU (results/corruption-pairings-quick). medium: every embedded training image (1,350 after
+        # validation), 45 epochs per set (the sweep's best corruptions budget), 150 test images × 15 corruptions; estimated at ~40 min from quick's stage times
+        medium=dict(n_quality=150, epochs=45, arch='residual_small', latent=128, ch=16, mid=4, n_blocks=1, head_ch=4, batch_size=32, pgd_steps=20, n_samples=8)),
+        # full: the notebook's defaults, the reference's CVAE and schedule (1000 epochs per set, batch 128)
 }
 
 # %% ../../nbs/90_app.runner.ipynb #e4be7a0d

@@ -1,0 +1,59 @@
+"""The corruption-pairings experiment (issue 24) on its real-format path: CIFAR-10 python batches and CIFAR-10-C `.npy`
+files, tiny and made here in the distributed formats. The whole notebook runs; every strategy is scored on the same
+clean → corruption pairs of all 15 corruptions; the quality-table tool reads its three sets."""
+import json, pickle, subprocess, sys
+from pathlib import Path
+import numpy as np
+import pytest
+from pertlearn.data.corruptions import CORRUPTIONS, HELDOUT_CORRUPTIONS
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write_batch(path, x, y):
+    "A CIFAR-10 python batch as distributed: pickled dict, b'data' uint8 N×3072 (RGB planes), b'labels' a list."
+    d = {b'batch_label': b'batch', b'labels': [int(v) for v in y],
+         b'data': np.ascontiguousarray(x.transpose(0, 3, 1, 2)).reshape(len(x), 3072), b'filenames': [b'a.png'] * len(x)}
+    with open(path, 'wb') as f: pickle.dump(d, f, protocol=2)
+
+
+@pytest.fixture
+def cifar_files(tmp_path):
+    "CIFAR-10 (5 training batches of 4 images, a test batch of 4) and a CIFAR-10-C folder with all 15 corruptions at 5 severities."
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8); y = rng.integers(0, 10, 24)
+    d = tmp_path / 'cifar-10-batches-py'; d.mkdir()
+    for i in range(5): _write_batch(d / f'data_batch_{i + 1}', x[4 * i:4 * i + 4], y[4 * i:4 * i + 4])
+    _write_batch(d / 'test_batch', x[20:], y[20:])
+    c = tmp_path / 'CIFAR-10-C'; c.mkdir()
+    for name in CORRUPTIONS: np.save(c / f'{name}.npy', rng.integers(0, 256, (5 * 4, 32, 32, 3), dtype=np.uint8))
+    np.save(c / 'labels.npy', np.tile(y[20:], 5))
+    return tmp_path
+
+
+def test_pairings_run_on_cifar10_files(cifar_files, tmp_path):
+    out = tmp_path / 'run'
+    small = dict(epochs=1, n_valid=4, batch_size=8, n_quality=3, latent=8, pgd_steps=2, n_samples=2, n_boot=50, device='cpu')
+    cmd = [str(BIN / 'pertlearn'), 'run', 'corruption-pairings', '--quick', '-p', 'source', 'cifar10',
+           '-p', 'data_path', str(cifar_files / 'cifar-10-batches-py'), '-p', 'c10c_path', str(cifar_files / 'CIFAR-10-C'),
+           '-p', 'cache_dir', str(cifar_files / 'cache'), *[a for k, v in small.items() for a in ('-p', k, str(v))], '--out', str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((out / 'metrics.json').read_text())
+    assert m['params']['source'] == 'cifar10' and m['data']['n_train'] == 16 and m['data']['n_test_pairs'] == 3 * 15
+    assert 'CIFAR-10-C' in m['data']['description']   # the test corruptions were read from the .npy files, not generated
+    assert sorted(s['mode'] for s in m['sets'].values()) == ['clean', 'pairs', 'pairs+clean']
+    for s in m['sets'].values():
+        assert s['summary']['n'] == 45 and set(s['per_corruption']) == set(CORRUPTIONS)
+        assert {c for c, r in s['per_corruption'].items() if r['split'] == 'held out'} == set(HELDOUT_CORRUPTIONS)
+        assert s['units'] == 'squared error (mean per pixel)' and s['summary']['eps'] == pytest.approx(s['offset_stats']['valid']['eps'])
+    # the sets share the test pairs: the identity error (x̃ against x, no set) is the same for all three
+    ids = {round(s['summary']['identity'], 12) for s in m['sets'].values()}; assert len(ids) == 1
+    v = m['verdict']
+    assert {'best_training', 'best_held_out', 'pairs_vs_clean', 'pairs+clean_vs_clean', 'beats_identity', 'answer'} <= set(v)
+    assert all(w in ('lower', 'higher', 'tie') for k in ('pairs_vs_clean', 'pairs+clean_vs_clean') for w in v[k].values())
+    sys.path.insert(0, str(ROOT / 'tools'))
+    import quality_table
+    rows = quality_table.rows_of(out)
+    assert len(rows) == 3 and all(r['approx_pgd'] is not None and r['median'] is not None for r in rows)
