@@ -5,8 +5,9 @@ Usage: python tools/quality_table.py   (reads results/*/metrics.json; no model i
 A run folder holds one set (`summary` and `offset_stats` at the top of its metrics.json) or several (`sets`: name →
 {summary, offset_stats, units}). Columns: ε, encoder / PGD / expected approximation error, reconstruction error, KL, the
 identity baseline (the error of x̃ ≈ x, no set at all) and the statistics of the whitened latent offsets ‖u‖ from which
-radii are chosen. Errors are in each run's own units (stated per row); they compare within a row, and across rows of
-the same units only. The paper's published Multi-Illumination statistics (real data, mip5) stand beside the lighting row.
+radii are chosen. Errors are in the paper's units, stated per row (BCE per pixel for MNIST — mnist-limited's summed BCE
+divided by its 42×42 pixels — squared error per pixel elsewhere); they compare within a row, and across rows of the
+same units only. The paper's published Multi-Illumination statistics (real data, mip5) stand beside the lighting row.
 """
 import json
 from pathlib import Path
@@ -17,8 +18,11 @@ NORMS = ['mean', 'std', 'q25', 'median', 'q75', 'max']
 MSE = 'squared error (mean per pixel)'
 # what each experiment's unit word means (from its notebook): mnist-limited sums BCE over a pair's 42×42 pixels (the
 # training loss), mnist-linf averages it per pixel; every squared error is pertlearn.metrics.mse_dist, a mean per pixel
-UNITS = {('mnist-limited', 'BCE'): "BCE (sum over a pair's 42×42 pixels)", ('mnist-linf', 'BCE'): 'BCE (mean per pixel)',
-         ('illumination', 'squared error'): MSE}
+BCE = 'BCE (mean per pixel)'
+UNITS = {('mnist-limited', 'BCE'): BCE, ('mnist-linf', 'BCE'): BCE, ('mnist-rts', 'BCE'): BCE, ('illumination', 'squared error'): MSE}
+# mnist-limited records BCE summed over a pair's 42×42 pixels (its training loss): its errors are divided by the pixel count
+# so that every MNIST row is in the paper's unit, BCE per pixel (KL is not an error and stays as it is)
+PER_PIXEL = {'mnist-limited': 42 * 42}
 # ../shared/REFERENCE.md: the paper's table of quality metrics per resolution (mip5, ε = 17) and its latent-norm statistics
 PAPER_LIGHTING = dict(set='paper: MIT Multi-Illumination, mip5 (real data, published)', run='Wong & Kolter 2021', units='squared error',
                       eps=17.0, approx_encoder=0.019, approx_pgd=0.006, expected=0.13, recon=0.0040, kl=65.8,
@@ -35,8 +39,10 @@ def rows_of(run:Path)->list[dict]:
         st = st.get('test', st)   # runs that record validation and test offsets: the test pairs, as the errors
         if 'approx_pgd' not in su: continue
         units = s.get('units', MSE); units = next((v for (exp, u), v in UNITS.items() if run.name.startswith(exp) and u == units), units)
+        div = next((v for exp, v in PER_PIXEL.items() if run.name.startswith(exp)), 1)
+        errs = {k: (su.get(k) / div if k != 'kl' and su.get(k) is not None else su.get(k)) for k in ERRORS}
         rows.append(dict(set=name, run=run.name, units=units, eps=su.get('eps', st.get('eps')),
-                         **{k: su.get(k) for k in ERRORS}, **{k: st.get(k) for k in NORMS}, n=su.get('n')))
+                         **errs, **{k: st.get(k) for k in NORMS}, n=su.get('n')))
     return rows
 
 def fmt(v)->str:
