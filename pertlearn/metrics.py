@@ -30,7 +30,7 @@ def mse_dist(a:torch.Tensor, # members, (batch, ...)
     "Per-example mean squared error over all non-batch dimensions: shape (batch,)."
     return ((a - b)**2).flatten(1).mean(1)
 
-# %% ../nbs/06_metrics.ipynb #b6b3fd60
+# %% ../nbs/06_metrics.ipynb #7dc1a54d
 def bce_dist(a:torch.Tensor, # members in [0, 1], (batch, ...)
              b:torch.Tensor, # targets in [0, 1], same shape
             )->torch.Tensor:
