@@ -1,4 +1,5 @@
-import os, torch
+import os, pickle, torch
+import numpy as np
 # small CPU ops are much faster single-threaded on a 2-core machine shared with other processes
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -18,3 +19,11 @@ def ps():
     "The shipped MNIST-RTS perturbation set."
     from pertlearn.perturbation import PerturbationSet
     return PerturbationSet.pretrained('mnist-rts')
+
+
+def write_cifar_batch(path, x, y, str_keys=False):
+    "A CIFAR-10 python batch exactly as distributed: pickled dict, b'data' uint8 N×3072 (RGB planes), b'labels' list (`str_keys`: str keys, as some re-packs have)."
+    k = (lambda s: s) if str_keys else (lambda s: s.encode())
+    d = {k('batch_label'): b'testing batch 1 of 1', k('labels'): [int(v) for v in y],
+         k('data'): np.ascontiguousarray(x.transpose(0, 3, 1, 2)).reshape(len(x), 3072), k('filenames'): [b'a.png'] * len(x)}
+    with open(path, 'wb') as f: pickle.dump(d, f, protocol=2)

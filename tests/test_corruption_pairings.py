@@ -5,17 +5,13 @@ import json, pickle, subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest
+from conftest import write_cifar_batch
 from pertlearn.data.corruptions import CORRUPTIONS, HELDOUT_CORRUPTIONS
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _write_batch(path, x, y):
-    "A CIFAR-10 python batch as distributed: pickled dict, b'data' uint8 N×3072 (RGB planes), b'labels' a list."
-    d = {b'batch_label': b'batch', b'labels': [int(v) for v in y],
-         b'data': np.ascontiguousarray(x.transpose(0, 3, 1, 2)).reshape(len(x), 3072), b'filenames': [b'a.png'] * len(x)}
-    with open(path, 'wb') as f: pickle.dump(d, f, protocol=2)
 
 
 @pytest.fixture
@@ -24,8 +20,8 @@ def cifar_files(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8); y = rng.integers(0, 10, 24)
     d = tmp_path / 'cifar-10-batches-py'; d.mkdir()
-    for i in range(5): _write_batch(d / f'data_batch_{i + 1}', x[4 * i:4 * i + 4], y[4 * i:4 * i + 4])
-    _write_batch(d / 'test_batch', x[20:], y[20:])
+    for i in range(5): write_cifar_batch(d / f'data_batch_{i + 1}', x[4 * i:4 * i + 4], y[4 * i:4 * i + 4])
+    write_cifar_batch(d / 'test_batch', x[20:], y[20:])
     c = tmp_path / 'CIFAR-10-C'; c.mkdir()
     for name in CORRUPTIONS: np.save(c / f'{name}.npy', rng.integers(0, 256, (5 * 4, 32, 32, 3), dtype=np.uint8))
     np.save(c / 'labels.npy', np.tile(y[20:], 5))

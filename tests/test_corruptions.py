@@ -1,18 +1,14 @@
 "CIFAR-10 / CIFAR-10-C readers on tiny files in the real formats, the corruption cache, and the pair loaders."
 import json, pickle
 import numpy as np
-import pytest, torch
+import pytest
+import torch
+from conftest import write_cifar_batch
 from pertlearn.data.corruptions import (CORRUPTIONS, TRAIN_CORRUPTIONS, HELDOUT_CORRUPTIONS, read_cifar10_batch, load_cifar10,
     read_corruption_folder, load_corruption_set, corrupt_images, generate_corruptions, load_corruptions,
     corruption_dls, corruption_test_pairs, corruption_classif_dls, corruption_classif_test, CorruptionData)
 
 
-def _write_batch(path, x, y, str_keys=False):
-    "A CIFAR-10 python batch exactly as distributed: pickled dict, b'data' uint8 N×3072 (RGB planes), b'labels' list."
-    k = (lambda s: s) if str_keys else (lambda s: s.encode())
-    d = {k('batch_label'): b'testing batch 1 of 1', k('labels'): [int(v) for v in y],
-         k('data'): np.ascontiguousarray(x.transpose(0, 3, 1, 2)).reshape(len(x), 3072), k('filenames'): [b'a.png'] * len(x)}
-    with open(path, 'wb') as f: pickle.dump(d, f, protocol=2)
 
 
 @pytest.fixture
@@ -20,8 +16,8 @@ def cifar(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (14, 32, 32, 3), dtype=np.uint8); y = rng.integers(0, 10, 14)
     d = tmp_path / 'cifar-10-batches-py'; d.mkdir()
-    for i in range(5): _write_batch(d / f'data_batch_{i + 1}', x[2 * i:2 * i + 2], y[2 * i:2 * i + 2])
-    _write_batch(d / 'test_batch', x[10:], y[10:])
+    for i in range(5): write_cifar_batch(d / f'data_batch_{i + 1}', x[2 * i:2 * i + 2], y[2 * i:2 * i + 2])
+    write_cifar_batch(d / 'test_batch', x[10:], y[10:])
     c = tmp_path / 'CIFAR-10-C'; c.mkdir()
     fog = rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)          # 5 severities × 4 test images
     np.save(c / 'fog.npy', fog); np.save(c / 'labels.npy', np.tile(y[10:], 5))
@@ -38,7 +34,7 @@ def test_cifar10_batches_round_trip(cifar):
     # the channel planes are interpreted as R, G, B: pixel (0, 0) red is byte 0, green byte 1024
     with open(root / 'cifar-10-batches-py' / 'test_batch', 'rb') as f: raw = pickle.load(f, encoding='bytes')[b'data']
     assert sx[0, 0, 0, 0] == raw[0, 0] and sx[0, 0, 0, 1] == raw[0, 1024] and sx[0, 0, 1, 2] == raw[0, 2049]
-    _write_batch(root / 'strkeys', x[:2], y[:2], str_keys=True)
+    write_cifar_batch(root / 'strkeys', x[:2], y[:2], str_keys=True)
     np.testing.assert_array_equal(read_cifar10_batch(root / 'strkeys')[0], x[:2])
 
 
