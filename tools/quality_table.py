@@ -50,7 +50,8 @@ def fmt(v)->str:
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
 
 def main():
-    rows = [r for run in sorted((ROOT/'results').iterdir()) if (run/'metrics.json').is_file() for r in rows_of(run)]
+    runs = [run for run in sorted((ROOT/'results').iterdir()) if not run.name.startswith('.')]   # not a run still in progress (.NAME.partial)
+    rows = [r for run in runs if (run/'metrics.json').is_file() for r in rows_of(run)]
     rows.append(PAPER_LIGHTING)
     cols = ['eps'] + ERRORS + NORMS
     head = ['set', 'run', 'units', 'ε', 'encoder', 'PGD', 'expected', 'recon', 'KL', 'identity', '‖u‖ mean', 'std', '25%', '50%', '75%', 'max']
