@@ -10,13 +10,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
 from .perturbation import PerturbationSet, sample_ball, default_step_size
-from .attacks import LatentPGD, LatentAPGD, frozen_eval
+from .attacks import LatentPGD, LatentAPGD, frozen_eval, attack_objective
 from .utils import as_generator, derive_seed, IGNORE_INDEX
 from .checks import check_finite_positive, check_int, renamed_kwargs
 
 # %% auto #0
 __all__ = ['per_example_loss', 'fingerprint', 'bn_state', 'same_state', 'PerturbationCallback', 'RealPerturbationAugmentation',
-           'SetAugmentation', 'LatentNoise', 'TrainModeForward', 'LatentAdversarialTraining']
+           'SetAugmentation', 'LatentNoise', 'TrainModeForward', 'LatentAdversarialTraining', 'LatentFGM']
 
 # %% ../nbs/09_robust.ipynb #bfbd6bcf
 def per_example_loss(pred:torch.Tensor, # logits (batch, classes) or per-pixel logits (batch, classes, H, W)
@@ -180,9 +180,9 @@ class LatentAdversarialTraining(PerturbationCallback):
     "Train on the worst member of S(x) found by a latent attack (APGD by default); loss = per-example max(clean, adversarial) or adversarial alone."
     def __init__(self, ps:PerturbationSet, # the learned set
                  eps:float|None=None, # radius of the attack (default `ps.eps`)
-                 steps:int=7, # attack steps per batch
+                 steps:int|None=None, # attack steps per batch (None: 7 for 'apgd' and 'pgd'; 'fgm' takes exactly 1)
                  step_size:float|None=None, # PGD only: default `default_step_size(ε, steps)` (APGD has no step size to set)
-                 inner:str='apgd', # inner attack: 'apgd' (`LatentAPGD` from u = 0: step schedule, momentum) or 'pgd' (`LatentPGD`, the former default)
+                 inner:str='apgd', # inner attack: 'apgd' (`LatentAPGD` from u = 0: step schedule, momentum), 'pgd' (`LatentPGD`, the former default) or 'fgm' (`LatentFGM`: one step, the cheapest)
                  loss:str='max', # 'max': per-example max of clean and adversarial loss (paper); 'adv': adversarial only
                  attack_loss:str|None=None, # attack objective: 'ce', 'margin', 'seg' (None: 'seg' for per-pixel labels, else 'ce')
                  ignore_index:int=IGNORE_INDEX, # label of pixels that do not count (segmentation)
@@ -191,22 +191,42 @@ class LatentAdversarialTraining(PerturbationCallback):
                  attack_mode:str='eval', # classifier mode during the attack: 'eval' (running BN statistics) or 'train' (batch statistics; the reference)
                  batches:str='joint'): # 'joint': one [x, x_adv] batch; 'separate': two forward passes (the reference)
         if loss not in ('max', 'adv'): raise ValueError(f"loss must be 'max' or 'adv'; got {loss!r}")
-        check_int('steps', steps)
+        if inner not in ('apgd', 'pgd', 'fgm'): raise ValueError(f"inner must be 'apgd', 'pgd' or 'fgm'; got {inner!r}")
+        steps = (1 if inner == 'fgm' else 7) if steps is None else check_int('steps', steps)
+        if inner == 'fgm' and steps != 1: raise ValueError(f"inner='fgm' takes exactly one step; got steps={steps}")
         if eps is not None: check_finite_positive('eps', eps)
         if step_size is not None: check_finite_positive('step_size', step_size)
         if attack_mode not in ('eval', 'train'): raise ValueError(f"attack_mode must be 'eval' or 'train'; got {attack_mode!r}")
         if batches not in ('joint', 'separate'): raise ValueError(f"batches must be 'joint' or 'separate'; got {batches!r}")
-        if inner not in ('apgd', 'pgd'): raise ValueError(f"inner must be 'apgd' or 'pgd'; got {inner!r}")
         super().__init__(ps, False, seed, check)
         self.inner = inner
         self.eps, self.steps, self.step_size, self.loss, self.attack_loss = eps, steps, step_size, loss, attack_loss
         self.ignore_index, self.random_start, self.record, self.records = ignore_index, random_start, record, []
         self.attack_mode, self.batches = attack_mode, batches
 
+# %% ../nbs/09_robust.ipynb #ed15b292
+class LatentFGM:
+    "One normalised-gradient step from u = 0 to the sphere ‖u‖ = ε: `atk(x, y)` → members of S(x), from one gradient and one decode."
+    def __init__(self, model:nn.Module, # classifier or segmenter on inputs in [0, 1]
+                 ps:PerturbationSet, # the learned set
+                 eps:float, # radius: every member it returns lies on the sphere ‖u‖ = ε (u = 0 where the gradient vanishes)
+                 loss:str='ce', # objective, as `attack_objective` names it: 'ce', 'margin' or 'seg'
+                 ignore_index:int=IGNORE_INDEX): # label of pixels that do not count ('seg')
+        self.model, self.ps, self.eps, self.loss, self.ignore_index = model, ps, float(check_finite_positive('eps', eps)), loss, ignore_index
+    def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
+        with frozen_eval(self.model, self.ps.cvae):
+            with torch.no_grad(): prior = self.ps.prior(x)   # x is fixed: the prior once, for both decodes
+            u = torch.zeros(len(x), self.ps.latent_dim, device=x.device, requires_grad=True)
+            v, _ = attack_objective(self.model(self.ps.decode(u, x, prior)), y, self.loss, False, self.ignore_index)
+            g = torch.autograd.grad(v.sum(), u)[0]
+            n = g.norm(dim=1, keepdim=True)
+            with torch.no_grad(): return self.ps.decode(self.eps * torch.where(n > 0, g / n.clamp_min(1e-12), torch.zeros_like(g)), x, prior)
+
 # %% ../nbs/09_robust.ipynb #2f909c93
 @patch
 def _inner_attack(self:LatentAdversarialTraining, target:nn.Module, eps:float, step:float, kind:str, gen:torch.Generator):
     "The configured attack on `target` at radius `eps` with objective `kind`."
+    if self.inner == 'fgm': return LatentFGM(target, self.ps, eps, kind, self.ignore_index)
     if self.inner == 'apgd':
         aloss = {'ce': 'ce', 'margin': 'dlr', 'dlr': 'dlr', 'seg': 'seg', 'seg_dlr': 'seg_dlr'}[kind]
         return LatentAPGD(target, self.ps, eps, self.steps, restarts=1, loss=aloss, start='zero', early_stop=False,
@@ -219,7 +239,7 @@ def _inner_attack(self:LatentAdversarialTraining, target:nn.Module, eps:float, s
 def _start_point(self:LatentAdversarialTraining, x:torch.Tensor, eps:float, gen:torch.Generator)->torch.Tensor:
     "The latents the inner attack starts from (random for PGD with `random_start`, else u = 0), the generator left as it was."
     g0 = torch.Generator(device=gen.device); g0.set_state(gen.get_state())
-    if self.random_start and self.inner != 'apgd': return sample_ball(len(x), self.ps.latent_dim, eps, 'uniform', g0, device=x.device)
+    if self.random_start and self.inner == 'pgd': return sample_ball(len(x), self.ps.latent_dim, eps, 'uniform', g0, device=x.device)
     return torch.zeros(len(x), self.ps.latent_dim, device=x.device)
 
 # %% ../nbs/09_robust.ipynb #acbf058a
