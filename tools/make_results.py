@@ -36,7 +36,7 @@ def tidy(out:Path)->list[str]:
     problems = []
     for f in sorted(out.glob('*.ipynb')):
         nb = nbformat.read(f, as_version=4)
-        nb.metadata.pop('papermill', None)
+        nb.metadata.pop('papermill', None); nb.metadata.pop('language_info', None)   # as nbdev-clean leaves a notebook
         nb.cells = [c for c in nb.cells if not (c.cell_type == 'raw' and c.source.lstrip().startswith('---'))]   # the experiment's front matter is for nbdev, not a reader
         for c in nb.cells:
             c.metadata.pop('papermill', None); c.metadata.pop('execution', None)
