@@ -41,7 +41,7 @@ channels-last); forward only for certification, forward + backward to the latent
 given as a fraction of what the limit needs for its work (goal ≥ 0.8); a training step as the fraction of forward +
 backward of the model alone (goal ≥ 0.9).
 
-    python benchmarks/bench_reference.py            # make bench (about 10 minutes on an idle 2-core CPU)
+    python benchmarks/bench_reference.py            # make bench (65 minutes with --threads 1 on a 2-core CPU under load 9-12)
     python benchmarks/bench_reference.py --quick    # tiny sizes, one round: a smoke test in seconds
 """
 from __future__ import annotations
@@ -294,22 +294,13 @@ def decode_classify(clf, ps, B, grad, x1):
     return fwdbwd if grad else fwd
 
 
-def limits(clf, ps, x1, batches, reps, grad):
-    "Seconds per member of decode + classify at the best batch size (plain, and in pertlearn's inference form)."
+def limit_call(clf, ps, B, grad, x1):
+    "decode + classify of B members in pertlearn's inference form (folded batch norm, channels-last), as its attacks and certification run."
     from pertlearn.attacks import frozen_eval
-    import contextlib
-    fns = {}
-    for B in batches:
-        f = decode_classify(clf, ps, B, grad, x1)
-        fns[(B, 'plain')] = f
-        def folded(f=f):
-            with frozen_eval(clf, ps.cvae): f()
-        fns[(B, 'inference form')] = folded
-    for f in fns.values(): f()   # warm-up
-    t = interleaved(fns, reps)
-    per = {k: v / k[0] for k, v in t.items()}
-    best = min(per, key=per.get)
-    return per[best], best
+    f = decode_classify(clf, ps, B, grad, x1)
+    def run():
+        with frozen_eval(clf, ps.cvae): f()
+    return run
 
 
 # ---------------------------------------------------------------- memory: one child process per model
@@ -422,6 +413,12 @@ def main():
     for k in ('full', 'quick'): ops[('default attack', k)] = pl_auto_attack(clf, ps[k], x, y, a.eps, a.auto_steps)
     ops[('certification', 'reference')] = ref_certify(R, ev['reference'], clf, xc, a.n0, a.n, a.sigma)
     for k in MODELS: ops[('certification', k)] = pl_certify(clf, ps[k], xc, a.n0, a.n, a.sigma)
+    # the limit, in the same rounds (load that changes during the run hits it and the operations alike)
+    batches = [16, 32] if a.quick else [64, 128, 256]
+    for k in MODELS:
+        for B in batches:
+            ops[(f'limit fwd {B}', k)] = limit_call(clf, ps[k], B, False, x[:1])
+            ops[(f'limit fwd+bwd {B}', k)] = limit_call(clf, ps[k], B, True, x[:1])
     # warm-up on a few examples (thread pool, oneDNN primitives); the rounds then count the classifier's rows per call
     with torch.no_grad(): [m.eval()(x[:4], xt[:4]) for m in models.values()]; clf(x[:4])
     rows = {}
@@ -429,12 +426,9 @@ def main():
                     counter=counter, rows=rows)
     print("classifier rows evaluated per call (with a gradient): " + ", ".join(f"{o}/{m} {rows[(o, m)][0]} ({rows[(o, m)][1]})" for (o, m) in ops if o in ('latent attack', 'default attack')))
 
-    # the limit of decode + classify, per member
-    batches = [16, 32] if a.quick else [64, 128, 256, 512]
-    lim_f, lim_b = {}, {}
-    for k in MODELS:
-        lim_f[k] = limits(clf, ps[k], x[:1], batches, a.reps, grad=False)
-        lim_b[k] = limits(clf, ps[k], x[:1], batches, a.reps, grad=True)
+    # the limit of decode + classify, seconds per member at the best batch size
+    best = lambda k, kind: min(((t[(f'limit {kind} {B}', k)] / B, (B, 'inference form')) for B in batches), key=lambda p: p[0])
+    lim_f = {k: best(k, 'fwd') for k in MODELS}; lim_b = {k: best(k, 'fwd+bwd') for k in MODELS}
 
     # ---- report
     print(f"\nload after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min; {os.cpu_count()} CPUs)")
