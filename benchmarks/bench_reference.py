@@ -35,9 +35,10 @@ rounds in which all the callables of all four models alternate, so load on the m
                  0.553 where the converged default leaves 0.040 (benchmarks/results/attack_strength.md)
   peak memory    a child process per model runs one train step, the attack and one certification; its peak RSS
 
-Close to the limit (pertlearn's models, same process): the limit is the throughput of decode + classify alone (no
-bookkeeping), at the best of several batch sizes, with and without pertlearn's inference form (folded batch norm,
-channels-last); forward only for certification, forward + backward to the latent for attacks. Each operation's time is
+Close to the limit (pertlearn's models, same process, timed in the same interleaved rounds as the operations): the
+limit is the throughput of decode + classify alone (no bookkeeping) in pertlearn's inference form (folded batch norm,
+channels-last), at the best of batch 64, 128 and 256; forward only for certification, forward + backward to the latent
+for attacks. Each operation's time is
 given as a fraction of what the limit needs for its work (goal ≥ 0.8); a training step as the fraction of forward +
 backward of the model alone (goal ≥ 0.9).
 
