@@ -42,7 +42,7 @@ for attacks. Each operation's time is
 given as a fraction of what the limit needs for its work (goal ≥ 0.8); a training step as the fraction of forward +
 backward of the model alone (goal ≥ 0.9).
 
-    python benchmarks/bench_reference.py            # make bench (65 minutes with --threads 1 on a 2-core CPU under load 9-12)
+    python benchmarks/bench_reference.py            # make bench (577 s with --threads 1 on a shared 2-core CPU at load 1-2; 65 min at load 9-12)
     python benchmarks/bench_reference.py --quick    # tiny sizes, one round: a smoke test in seconds
 """
 from __future__ import annotations
