@@ -42,9 +42,10 @@ test-slow: install  ## the notebook cells marked `#| slow` (skipped by `make tes
 readme: install  ## README.md from index.ipynb's saved outputs (run `make outputs` first when the results changed)
 	$(BIN)/python tools/make_readme.py
 
-bench: install  ## issue-12 benchmark: today's code path against the faster defaults, as ratios (benchmarks/results/bench_perf.txt)
+bench: install  ## benchmarks as ratios: issue 12, today against the code it measured (bench_perf.txt); issue 28, against the reference implementation where a checkout of it is found, else skipped with a message (bench_reference.txt)
 	mkdir -p benchmarks/results
 	$(BIN)/python benchmarks/bench_perf.py | tee benchmarks/results/bench_perf.txt
+	$(BIN)/python benchmarks/bench_reference.py | tee benchmarks/results/bench_reference.txt
 
 docs: install  ## the offline reader in _docs/: front page, chapters with their saved outputs and API reference, experiment reports, index of names, search (no Quarto, no network)
 	$(BIN)/pertlearn docs
