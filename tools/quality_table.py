@@ -33,6 +33,8 @@ def rows_of(run:Path)->list[dict]:
     m = json.loads((run/'metrics.json').read_text())
     sets = m.get('sets') or ({run.name: dict(summary=m['summary'], offset_stats=m.get('offset_stats', {}), units=m.get('units', MSE))}
                             if isinstance(m.get('summary'), dict) and 'approx_pgd' in m['summary'] else {})
+    if isinstance(m.get('quality_bce'), dict):   # the same set's metrics in BCE (mnist-rts), beside its squared-error row
+        sets = {**sets, f'{run.name} (BCE)': dict(m['quality_bce'], offset_stats=m.get('offset_stats', {}))}
     rows = []
     for name, s in sets.items():
         su, st = s.get('summary', {}), s.get('offset_stats', {})
