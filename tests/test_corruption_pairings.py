@@ -1,11 +1,10 @@
 """The corruption-pairings experiment (issue 24) on its real-format path: CIFAR-10 python batches and CIFAR-10-C `.npy`
 files, tiny and made here in the distributed formats. The whole notebook runs; every strategy is scored on the same
 clean → corruption pairs of all 15 corruptions; the quality-table tool reads its three sets."""
-import json, pickle, subprocess, sys
+import json, subprocess, sys
 from pathlib import Path
-import numpy as np
 import pytest
-from conftest import write_cifar_batch
+from conftest import write_cifar_files
 from pertlearn.data.corruptions import CORRUPTIONS, HELDOUT_CORRUPTIONS
 
 BIN = Path(sys.executable).parent
@@ -17,14 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def cifar_files(tmp_path):
     "CIFAR-10 (5 training batches of 4 images, a test batch of 4) and a CIFAR-10-C folder with all 15 corruptions at 5 severities."
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8); y = rng.integers(0, 10, 24)
-    d = tmp_path / 'cifar-10-batches-py'; d.mkdir()
-    for i in range(5): write_cifar_batch(d / f'data_batch_{i + 1}', x[4 * i:4 * i + 4], y[4 * i:4 * i + 4])
-    write_cifar_batch(d / 'test_batch', x[20:], y[20:])
-    c = tmp_path / 'CIFAR-10-C'; c.mkdir()
-    for name in CORRUPTIONS: np.save(c / f'{name}.npy', rng.integers(0, 256, (5 * 4, 32, 32, 3), dtype=np.uint8))
-    np.save(c / 'labels.npy', np.tile(y[20:], 5))
+    write_cifar_files(tmp_path, per_batch=4, n_test=4, corruptions=CORRUPTIONS)
     return tmp_path
 
 

@@ -3,7 +3,7 @@ import json, pickle
 import numpy as np
 import pytest
 import torch
-from conftest import write_cifar_batch
+from conftest import write_cifar_batch, write_cifar_files
 from pertlearn.data.corruptions import (CORRUPTIONS, TRAIN_CORRUPTIONS, HELDOUT_CORRUPTIONS, read_cifar10_batch, load_cifar10,
     read_corruption_folder, load_corruption_set, corrupt_images, generate_corruptions, load_corruptions,
     corruption_dls, corruption_test_pairs, corruption_classif_dls, corruption_classif_test, CorruptionData)
@@ -13,15 +13,8 @@ from pertlearn.data.corruptions import (CORRUPTIONS, TRAIN_CORRUPTIONS, HELDOUT_
 
 @pytest.fixture
 def cifar(tmp_path):
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (14, 32, 32, 3), dtype=np.uint8); y = rng.integers(0, 10, 14)
-    d = tmp_path / 'cifar-10-batches-py'; d.mkdir()
-    for i in range(5): write_cifar_batch(d / f'data_batch_{i + 1}', x[2 * i:2 * i + 2], y[2 * i:2 * i + 2])
-    write_cifar_batch(d / 'test_batch', x[10:], y[10:])
-    c = tmp_path / 'CIFAR-10-C'; c.mkdir()
-    fog = rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)          # 5 severities × 4 test images
-    np.save(c / 'fog.npy', fog); np.save(c / 'labels.npy', np.tile(y[10:], 5))
-    return tmp_path, x, y, fog
+    x, y, c = write_cifar_files(tmp_path, per_batch=2, n_test=4)   # fog at 5 severities × 4 test images
+    return tmp_path, x, y, c['fog']
 
 
 def test_cifar10_batches_round_trip(cifar):
