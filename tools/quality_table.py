@@ -19,7 +19,7 @@ MSE = 'squared error (mean per pixel)'
 # what each experiment's unit word means (from its notebook): mnist-limited sums BCE over a pair's 42×42 pixels (the
 # training loss), mnist-linf averages it per pixel; every squared error is pertlearn.metrics.mse_dist, a mean per pixel
 BCE = 'BCE (mean per pixel)'
-UNITS = {('mnist-limited', 'BCE'): BCE, ('mnist-linf', 'BCE'): BCE, ('mnist-rts', 'BCE'): BCE, ('illumination', 'squared error'): MSE}
+UNITS = {('mnist-limited', 'BCE'): BCE, ('mnist-linf', 'BCE'): BCE, ('illumination', 'squared error'): MSE}
 # mnist-limited records BCE summed over a pair's 42×42 pixels (its training loss): its errors are divided by the pixel count
 # so that every MNIST row is in the paper's unit, BCE per pixel (KL is not an error and stays as it is)
 PER_PIXEL = {'mnist-limited': 42 * 42}
