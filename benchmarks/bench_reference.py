@@ -11,15 +11,17 @@ when statsmodels is absent, from scipy's beta quantile; torchvision's `RandomAff
 Models (random weights: speed does not depend on training; the zero-initialised last layer of every spatial transformer
 gets small random weights on both sides, so latents move the members and gradients are not zero):
   reference   the reference's `mnist_stn` CVAE (its only MNIST-RTS model: 6.4M parameters)
-  full        pertlearn's mnist-rts full profile: `STNCVAE(latent=128, ch=32)` (the notebook's defaults)
+  full        pertlearn's mnist-rts full profile: `STNCVAE()` = `STNCVAE(latent=128, ch=5)`, the notebook's defaults and
+              the reference's layer shapes (since issue 28)
   quick       pertlearn's mnist-rts quick profile: `STNCVAE(latent=16, ch=8, stn_hidden=(48, 32))`
-  refshape    pertlearn's `STNCVAE(latent=128, ch=5)`: the reference's layer shapes
+  wide        `STNCVAE(latent=128, ch=32)` (`-p ch 32`; the full profile until issue 28: ten times the work per image)
 One classifier for both sides: pertlearn's `MNISTConvNet` (42×42; the reference's MNIST classifier takes 28×28 digits).
 Each row's ratio is reference time / pertlearn time (> 1: pertlearn faster); every time is the minimum over --reps
 rounds in which all the callables of all four models alternate, so load on the machine hits both sides alike.
 
   train step     one CVAE training step on a batch: forward, negative ELBO, backward, optimizer step (the reference:
-                 `vae_loss` and torch.optim.Adam as in its train.py; pertlearn: `CVAELoss` and its fused `adam`)
+                 `vae_loss` and torch.optim.Adam as in its train.py; pertlearn: `CVAELoss` and its fused `adam`, in the
+                 layout `train_cvae` trains in on a CPU: channels-last)
   end to end     --e2e-batches training batches through each one's own data pipeline and training loop: the reference's
                  `mnist_loaders` (torchvision MNIST, PIL transforms per image) and `perturbations.rts`, its train.py
                  `loop`; pertlearn's `mnist_rts_dls` and `train_cvae` (fastai Learner, validation skipped). Both read the
@@ -40,7 +42,8 @@ limit is the throughput of decode + classify alone (no bookkeeping) in pertlearn
 channels-last), at the best of batch 64, 128 and 256; forward only for certification, forward + backward to the latent
 for attacks. Each operation's time is
 given as a fraction of what the limit needs for its work (goal ≥ 0.8); a training step as the fraction of forward +
-backward of the model alone (goal ≥ 0.9).
+backward of the model alone (goal ≥ 0.9). The classifier alone (inference form, best batch) is timed in the same rounds:
+the reference's certification time per member over it is the highest ratio certification could reach, were decoding free.
 
     python benchmarks/bench_reference.py            # make bench (577 s with --threads 1 on a shared 2-core CPU at load 1-2; 65 min at load 9-12)
     python benchmarks/bench_reference.py --quick    # tiny sizes, one round: a smoke test in seconds
@@ -51,7 +54,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-MODELS = ('full', 'quick', 'refshape')
+MODELS = ('full', 'quick', 'wide')
 
 
 def find_reference() -> Path | None:
@@ -165,7 +168,7 @@ def build_models(R):
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     ms = dict(reference=R.cvae.MNIST_STNCVAE(None) if R else None,
-              full=STNCVAE(latent=128, ch=32), quick=STNCVAE(latent=16, ch=8, stn_hidden=(48, 32)), refshape=STNCVAE(latent=128, ch=5))
+              full=STNCVAE(), quick=STNCVAE(latent=16, ch=8, stn_hidden=(48, 32)), wide=STNCVAE(latent=128, ch=32))
     return {k: perturb_zero_layers(m, g) for k, m in ms.items() if m is not None}
 
 
@@ -208,10 +211,17 @@ def ref_train_step(R, model, x, xt, n):
     return step
 
 
+def as_trained(model):
+    "`model` in the layout `train_cvae` trains it in on a CPU (channels-last), for good: the context is entered, never left."
+    from pertlearn.speed import channels_last
+    cm = channels_last(model); cm.__enter__(); model._bench_layout = cm   # kept: collecting the context would restore the layout
+    return model
+
+
 def pl_train_step(model, x, xt, n):
     from pertlearn.cvae import CVAELoss
     from pertlearn.train import adam
-    model.train(); opt = adam(model.parameters(), lr=1e-4); loss = CVAELoss('bce')
+    as_trained(model).train(); opt = adam(model.parameters(), lr=1e-4); loss = CVAELoss('bce')
     def step():
         for _ in range(n):
             l = loss(model(x, xt), xt); opt.zero_grad(); l.backward(); opt.step()
@@ -221,7 +231,7 @@ def pl_train_step(model, x, xt, n):
 def pl_forward_backward(model, x, xt, n):
     "The limit of a training step: forward, loss and backward of the model alone (no optimizer, no data)."
     from pertlearn.cvae import CVAELoss
-    model.train(); loss = CVAELoss('bce')
+    as_trained(model).train(); loss = CVAELoss('bce')
     def fb():
         for _ in range(n): model.zero_grad(set_to_none=True); loss(model(x, xt), xt).backward()
     return fb
@@ -301,6 +311,15 @@ def limit_call(clf, ps, B, grad, x1):
     f = decode_classify(clf, ps, B, grad, x1)
     def run():
         with frozen_eval(clf, ps.cvae): f()
+    return run
+
+
+def classify_call(clf, xs):
+    "The classifier alone on decoded members `xs`, in its inference form (folded batch norm, channels-last)."
+    import torch
+    from pertlearn.attacks import frozen_eval
+    def run():
+        with frozen_eval(clf), torch.inference_mode(): clf(xs).argmax(1)
     return run
 
 
@@ -420,6 +439,8 @@ def main():
         for B in batches:
             ops[(f'limit fwd {B}', k)] = limit_call(clf, ps[k], B, False, x[:1])
             ops[(f'limit fwd+bwd {B}', k)] = limit_call(clf, ps[k], B, True, x[:1])
+    with torch.no_grad(): members = ps['full'].cvae.generator(torch.randn(max(batches), 128, generator=g), x[:1].expand(max(batches), -1, -1, -1))
+    for B in batches: ops[(f'classifier {B}', 'classifier')] = classify_call(clf, members[:B].clone())
     # warm-up on a few examples (thread pool, oneDNN primitives); the rounds then count the classifier's rows per call
     with torch.no_grad(): [m.eval()(x[:4], xt[:4]) for m in models.values()]; clf(x[:4])
     rows = {}
@@ -430,12 +451,13 @@ def main():
     # the limit of decode + classify, seconds per member at the best batch size
     best = lambda k, kind: min(((t[(f'limit {kind} {B}', k)] / B, (B, 'inference form')) for B in batches), key=lambda p: p[0])
     lim_f = {k: best(k, 'fwd') for k in MODELS}; lim_b = {k: best(k, 'fwd+bwd') for k in MODELS}
+    clf_alone = min((t[(f'classifier {B}', 'classifier')] / B, B) for B in batches)
 
     # ---- report
     print(f"\nload after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min; {os.cpu_count()} CPUs)")
     print("\nseconds (minimum over rounds) and ratio = reference / pertlearn (> 1: pertlearn faster)\n")
-    cols = [('full', 'full profile (STNCVAE ch 32, latent 128)'), ('quick', 'quick profile (ch 8, latent 16, STN MLP 48-32)'),
-            ('refshape', "the reference's layer shapes (ch 5, latent 128)")]
+    cols = [('full', "full profile (STNCVAE ch 5, latent 128: the reference's layer shapes)"), ('quick', 'quick profile (ch 8, latent 16, STN MLP 48-32)'),
+            ('wide', 'ch 32, latent 128 (`-p ch 32`; the full profile until issue 28)')]
     print("| work | reference s | " + " | ".join(c for _, c in cols) + " |")
     print("|---|---|" + "---|" * len(cols))
     per = {'train step': a.train_steps, 'end to end': a.e2e_batches, 'latent attack': 1, 'certification': a.n_cert}
@@ -476,6 +498,12 @@ def main():
         frac[k] = dict(certification=cert, latent_attack=atk, default_attack=auto, train_step=trn, end_to_end=e2)
         print(f"| {k} | {lf * 1e3:.3f} ms ({bf[0]}, {bf[1]}) | {lb * 1e3:.3f} ms ({bb[0]}, {bb[1]}) | {cert:.2f} | {atk:.2f} | "
               f"{'—' if auto is None else f'{auto:.2f}'} | {trn:.2f} | {e2:.2f} |")
+    ref_member = t[('certification', 'reference')] / ((a.n0 + a.n) * a.n_cert)
+    print(f"\ncertification's ceiling: the reference spends {ref_member * 1e3:.3f} ms per member; pertlearn's classifier alone "
+          f"(inference form, batch {clf_alone[1]}) {clf_alone[0] * 1e3:.3f} ms, so no decoder can take certification past "
+          f"{fmt_ratio(ref_member / clf_alone[0])} the reference's speed with this classifier (full profile now: "
+          f"{fmt_ratio(t[('certification', 'reference')] / t[('certification', 'full')])}; the decoder's share of its limit: "
+          f"{1 - clf_alone[0] / lim_f['full'][0]:.0%})")
     print(f"\n(goals: ≥ 0.8 for certification and attacks, ≥ 0.9 for a training step; total {time.time() - t_start:.0f} s)")
     return 0
 

@@ -75,7 +75,7 @@ class LatentSmoother:
                  ps:PerturbationSet, # the learned set
                  sigma:float, # latent noise scale s (see `sigma_for_radius`)
                  num_classes:int, # number of classes of `model`
-                 batch:int=250): # most decoded members per forward pass (250 was the fastest or within 3% of it among 128–1000 on CPU, with a quarter of 1000's memory: `benchmarks/results/bench_perf.txt`)
+                 batch:int=128): # most decoded members per forward pass (CPU, one thread: 128 was the fastest of 32–512 for the three MNIST STN CVAEs of benchmarks/bench_reference.py, 6–9% faster than 250; on a GPU pass 1000 or more)
         check_finite_positive('sigma', sigma); check_int('num_classes', num_classes, 2); check_int('batch', batch)
         self.model, self.ps, self.sigma, self.num_classes, self.batch = model, ps, float(sigma), num_classes, max(1, int(batch))
 

@@ -16,6 +16,7 @@ the mnist-rts-robust medium profile's), with the shipped set (`pretrained:mnist-
    number by less than half its interval).
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/studies/robust_cost.py --epochs 2 --n_train 2048
+    ... --seed 1    # another seed: the classifiers' initial weights, the training data's order and the attacks' starts
 """
 from __future__ import annotations
 import argparse, json, statistics, time
@@ -104,6 +105,7 @@ def main():
     p.add_argument('--variants', default='[{}]', help="JSON list of LatentAdversarialTraining keyword dicts to time (besides steps; 'step_factor': PGD step = factor × radius)")
     p.add_argument('--robust', action='store_true'); p.add_argument('--n_eval', type=int, default=200)
     p.add_argument('--attack_steps', type=int, default=50)
+    p.add_argument('--seed', type=int, default=0, help="seed of the classifiers' weights, the data order and the training attacks")
     p.add_argument('--no_parts', action='store_true'); p.add_argument('--out', default=None, help='write the JSON here too')
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -113,11 +115,11 @@ def main():
     ps = PerturbationSet.pretrained('mnist-rts')
     eps = float(ps.stats['q75'])   # the shipped set's q75 offset (on its own validation pairs)
     data = load_mnist('embedded')
-    cdls = mnist_rts_classif_dls(data, n_train=a.n_train, bs=a.bs, seed=0, n_test=1)
-    res = dict(n_train=a.n_train, epochs=a.epochs, bs=a.bs, steps=a.steps, eps=eps, threads=torch.get_num_threads(), train={})
+    cdls = mnist_rts_classif_dls(data, n_train=a.n_train, bs=a.bs, seed=a.seed, n_test=1)
+    res = dict(n_train=a.n_train, epochs=a.epochs, bs=a.bs, steps=a.steps, eps=eps, seed=a.seed, threads=torch.get_num_threads(), train={})
     if a.robust:
         xv = torch.cat([b[0] for b in cdls.valid])[:a.n_eval]; yv = torch.cat([b[1] for b in cdls.valid])[:a.n_eval]
-    m0, c0, w0 = train(cdls, None, a.epochs, a.lr, 0, 16, 64)
+    m0, c0, w0 = train(cdls, None, a.epochs, a.lr, a.seed, 16, 64)
     res['train']['standard'] = dict(cpu=c0, wall=w0)
     if a.robust: res['train']['standard']['robust'] = robust_eval(m0, ps, xv, yv, eps, a.attack_steps)
     print(f"standard: {c0:.1f} s CPU, {w0:.1f} s wall", flush=True)
@@ -126,7 +128,7 @@ def main():
         kw = {'steps': a.steps, **kw}
         name = 'adversarial ' + json.dumps(kw, sort_keys=True)
         if 'step_factor' in kw: kw['step_size'] = kw.pop('step_factor') * eps   # PGD's step as a multiple of the radius
-        m, c, w = train(cdls, LatentAdversarialTraining(ps, eps=eps, **kw), a.epochs, a.lr, 0, 16, 64)
+        m, c, w = train(cdls, LatentAdversarialTraining(ps, eps=eps, seed=a.seed, **kw), a.epochs, a.lr, a.seed, 16, 64)
         res['train'][name] = dict(cpu=c, wall=w, ratio_cpu=c / c0)
         print(f"{name}: {c:.1f} s CPU, {w:.1f} s wall, {c / c0:.2f}x standard", flush=True)
         if a.robust:

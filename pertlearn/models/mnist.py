@@ -54,7 +54,7 @@ class STNCVAE(CVAE):
     "The paper's MNIST-RTS CVAE: conv encoders and a generator of `n_stn` spatial transformers mixed by a conv head."
     def __init__(self, latent:int=128, # latent dimension
                  size:int=42, # input height and width
-                 in_ch:int=1, ch:int=32, # image channels; encoder/head width
+                 in_ch:int=1, ch:int=5, # image channels; encoder/head width (5: the reference's layer shapes and cost)
                  n_stn:int=5, stn_hidden=(512, 128)):
         super().__init__()
         self.hparams = dict(latent=latent, size=size, in_ch=in_ch, ch=ch, n_stn=n_stn, stn_hidden=list(stn_hidden))
