@@ -2,7 +2,7 @@
 
 "Today's code" is the package at commit BASE (444aad6, the code the issue measured), taken from this repository's git
 history into a temporary folder and imported as `pertlearn_base`, so both versions run side by side on the very same
-model objects and inputs. For the default STN CVAE (`STNCVAE()`: ch=32, latent 128, the registered default then and now)
+model objects and inputs. For the STN CVAE that was the registered default then (`STNCVAE(ch=32)`: latent 128; the default is ch=5 since issue 28)
 and a reference-sized one (ch=5: generator 128→1764, five STN MLPs 1764→512→128→6, head convs 5→5→1, as in the paper's
 code), with the `MNISTConvNet` classifier, it measures
 
@@ -138,7 +138,7 @@ def main():
     ap.add_argument('--cert-batches', default='128,250,500,1000', help="smoother batches measured in phase 2 (besides today's default)")
     ap.add_argument('--train-batches', type=int, default=3)
     ap.add_argument('--reps', type=int, default=2, help='interleaved repetitions per phase (the minimum is reported)')
-    ap.add_argument('--models', default='default,reference', help='comma list of default (ch=32) and reference (ch=5)')
+    ap.add_argument('--models', default='default,reference', help="comma list of default (ch=32, issue 12's default) and reference (ch=5, today's default)")
     ap.add_argument('--threads', type=int, default=2)
     a = ap.parse_args()
     a.cert_batches = [int(b) for b in a.cert_batches.split(',') if b]
@@ -152,7 +152,7 @@ def main():
           f"certify n0={a.n0} n={a.n}, min over {a.reps} interleaved reps", flush=True)
     base = load_base()
     clf = MNISTConvNet().eval().requires_grad_(False)
-    models = dict(default=lambda: STNCVAE(), reference=lambda: STNCVAE(ch=5))
+    models = dict(default=lambda: STNCVAE(ch=32), reference=lambda: STNCVAE(ch=5))   # 'default': issue 12's (ch 32, the default until issue 28)
     setups = {}
     for name in a.models.split(','):
         torch.manual_seed(0); setups[name] = setup(models[name](), clf, base, a)

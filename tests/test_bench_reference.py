@@ -33,6 +33,8 @@ def test_quick_mode_draws_the_table():
         assert line is not None, f"no row {row!r} in:\n{out}"
         ratios = [float(v) for v in re.findall(r'\*\*([0-9.]+)×\*\*', line)]
         assert ratios and all(math.isfinite(v) and v > 0 for v in ratios), line
-    fr = [l for l in out.splitlines() if l.startswith(('| full |', '| quick |', '| refshape |'))]
+    fr = [l for l in out.splitlines() if l.startswith(('| full |', '| quick |', '| wide |'))]
     assert len(fr) == 3, out
+    ceiling = next((l for l in out.splitlines() if l.startswith("certification's ceiling")), None)
+    assert ceiling is not None and re.search(r'past ([0-9.]+)×', ceiling), out   # the bound the classifier alone sets
     assert 'load' in out   # the machine's load is stated
