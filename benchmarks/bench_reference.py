@@ -45,7 +45,7 @@ given as a fraction of what the limit needs for its work (goal ≥ 0.8); a train
 backward of the model alone (goal ≥ 0.9). The classifier alone (inference form, best batch) is timed in the same rounds:
 the reference's certification time per member over it is the highest ratio certification could reach, were decoding free.
 
-    python benchmarks/bench_reference.py            # make bench (577 s with --threads 1 on a shared 2-core CPU at load 1-2; 65 min at load 9-12)
+    python benchmarks/bench_reference.py            # make bench (715 s with --threads 1 --reps 3 at load 2 on a 2-core CPU; 65 min at load 9-12)
     python benchmarks/bench_reference.py --quick    # tiny sizes, one round: a smoke test in seconds
 """
 from __future__ import annotations
@@ -212,10 +212,9 @@ def ref_train_step(R, model, x, xt, n):
 
 
 def as_trained(model):
-    "`model` in the layout `train_cvae` trains it in on a CPU (channels-last), for good: the context is entered, never left."
-    from pertlearn.speed import channels_last
-    cm = channels_last(model); cm.__enter__(); model._bench_layout = cm   # kept: collecting the context would restore the layout
-    return model
+    "`model` in the layout `train_cvae` trains it in on a CPU: channels-last (`pertlearn.speed.channels_last`), for good."
+    import torch
+    return model.to(memory_format=torch.channels_last)
 
 
 def pl_train_step(model, x, xt, n):
