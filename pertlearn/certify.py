@@ -75,7 +75,7 @@ class LatentSmoother:
                  ps:PerturbationSet, # the learned set
                  sigma:float, # latent noise scale s (see `sigma_for_radius`)
                  num_classes:int, # number of classes of `model`
-                 batch:int=128): # most decoded members per forward pass (CPU, one thread: 128 was the fastest of 32–512 for the three MNIST STN CVAEs of benchmarks/bench_reference.py, 6–9% faster than 250; on a GPU pass 1000 or more)
+                 batch:int=128): # most decoded members per forward pass (CPU, one thread: for the three MNIST STN CVAEs 128 was as fast as 250 within 5% or faster, by up to 26%, over four runs like benchmarks/studies/layout_costs.py, with half the memory per pass; on a GPU pass 1000 or more)
         check_finite_positive('sigma', sigma); check_int('num_classes', num_classes, 2); check_int('batch', batch)
         self.model, self.ps, self.sigma, self.num_classes, self.batch = model, ps, float(sigma), num_classes, max(1, int(batch))
 
