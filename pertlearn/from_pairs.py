@@ -13,7 +13,7 @@ from .models.pairs import choose_arch
 from .data.pairs import PairData, load_pairs, pairs_dls
 from .perturbation import PerturbationSet
 from .train import train_cvae, reference_schedules
-from .metrics import evaluate_set, summarize
+from .metrics import evaluate_set, summarize, quality_convergence, quality_convergence_line
 from .utils import atomic_write_json, default_device, seed_everything, n_params
 from .checks import (check_device, check_args, output_folder, staging_folder, swap_into_place, write_marker,
                               is_disk_full, MARKER)
@@ -78,7 +78,7 @@ def learn_set(pairs:str|Path|PairData, # folder or CSV of pairs (see `load_pairs
               recon:str='bce', # reconstruction loss [one of 'bce', 'mse']
               valid_pct:float=0.1, # fraction of pairs held out (ε and every metric come from them) [0 < float < 1]
               eps_percentile:float=50., # ε is this percentile of the validation offsets [0 <= float <= 100]
-              pgd_steps:int=20, # latent PGD steps of the approximation error [int >= 1]
+              pgd_steps:int=20, # search steps of the approximation error (checked by doubling) [int >= 1]
               n_samples:int=8, # random members per pair of the expected error [int >= 1]
               seed:int=0, # seed of the split, the initialisation and the noise [int >= 0]
               device=None, # None or 'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N' [None or device]
@@ -142,10 +142,11 @@ def _learn(data, out, stage, name, hp, config, epochs, bs, lr_max, beta_max, rec
                                           train=dict((k, v) for k, v in config.items() if k not in ('arch', 'hparams'))))
     stats = ps.choose_eps((xv, xtv), eps_percentile, bs)
     summary = summarize(evaluate_set(ps, (xv, xtv), steps=pgd_steps, n_samples=n_samples, bs=bs, seed=seed))
+    qconv = quality_convergence(ps, xv[:100], xtv[:100], steps=pgd_steps, seed=seed, bs=bs)   # the search again, doubled
     report = dict(set=str(out), arch=name, hparams=hp, n_params=n_par, device=str(dev), train_seconds=secs,
                   data=dict(source=data.source, n_pairs=len(data), shape=list(data.shape), n_train=len(dls.train.items),
                             n_valid=len(dls.valid.items)),
-                  eps=ps.eps, eps_percentile=eps_percentile, offsets=stats, metrics=summary,
+                  eps=ps.eps, eps_percentile=eps_percentile, offsets=stats, metrics=summary, quality_convergence=qconv,
                   beats_identity=bool(summary['identity_over_approx_pgd'] > 1),
                   history=learn.history.rows, pertlearn_version=pertlearn.__version__)
     ps.save(stage/'set'); atomic_write_json(stage/'set'/'report.json', report); write_marker(stage/'set', 'set')
@@ -160,5 +161,6 @@ def format_report(r:dict)->str:
             f"  per-pixel squared error on validation pairs: identity {m['identity']:.4g}, approx (PGD) {m['approx_pgd']:.4g}, "
             f"encoder {m['approx_encoder']:.4g}, expected {m['expected']:.4g}; KL {m['kl']:.3g}; "
             f"identity/approx = {m['identity_over_approx_pgd']:.2f}"
+            + (f"\n  {quality_convergence_line(r['quality_convergence'])}" if 'quality_convergence' in r else "")
             + ("" if m['identity_over_approx_pgd'] > 1 else "\n  WARNING: the set does not beat the identity baseline on the validation "
                "pairs (its closest member is further from x̃ than x itself): train longer (--steps), or give more pairs"))

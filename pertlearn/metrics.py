@@ -11,17 +11,19 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from .cvae import kl_gaussian
-from .perturbation import PerturbationSet, project_l2, sample_ball, latent_pgd, iter_batches, keep_best, default_step_size
+from .perturbation import PerturbationSet, project_l2, sample_ball, iter_batches, keep_best, _member_value
+from .speed import folded_batchnorm, channels_last
 from .utils import IGNORE_INDEX
-from .checks import renamed_kwargs
+from .checks import renamed_kwargs, check_int, check_finite_positive
 
 
 # %% auto #0
 __all__ = ['mse_dist', 'bce_dist', 'approximation_error', 'encoder_approximation_error', 'reconstruction_error', 'identity_error',
            'expected_approximation_error', 'expected_prior_reconstruction', 'necessary_subset', 'sufficient_likelihood',
            'pair_kl', 'kl_offset_bound', 'coverage_curve', 'plot_coverage', 'evaluate_set', 'summarize',
-           'quality_by_group', 'proportion_ci', 'format_accuracy', 'intervals_separate', 'best_or_tie',
-           'paired_difference', 'lowest_or_tie', 'confusion_matrix', 'iou_per_class', 'mean_iou', 'pixel_accuracy']
+           'quality_by_group', 'quality_convergence', 'quality_convergence_line', 'proportion_ci', 'format_accuracy',
+           'intervals_separate', 'best_or_tie', 'paired_difference', 'lowest_or_tie', 'confusion_matrix',
+           'iou_per_class', 'mean_iou', 'pixel_accuracy']
 
 # %% ../nbs/06_metrics.ipynb #8824bd7c
 def mse_dist(a:torch.Tensor, # members, (batch, ...)
@@ -48,9 +50,30 @@ def _chunked(fn, bs, *tensors):
 
 # %% ../nbs/06_metrics.ipynb #9b65195c
 def _descend(ps, x, xt, u, eps, steps, alpha, dist):
-    "Projected normalised gradient descent on d(h_x(u), x̃) from `u` (`latent_pgd` on −d); the best (u, value) visited."
-    u, negd = latent_pgd(lambda xm, _: -dist(xm, xt), ps, x, eps, steps, alpha, restarts=1, init=u)
-    return u, -negd
+    "Spectral projected gradient descent on d(g(u, x), x̃) from `u` (first step `alpha` long, then per-pair Barzilai–Borwein steps of at most ε/2); the best (u, value) visited."
+    with torch.no_grad(): prior = ps.prior(x)
+    value = _member_value(lambda xm, _: dist(xm, xt), None, ps, x, prior)
+    def f(u, grad=True):
+        u = u.detach().requires_grad_(grad)
+        with torch.set_grad_enabled(grad): v, _ = value(u)
+        return v.detach(), (torch.autograd.grad(v.sum(), u)[0] if grad else None)
+    with folded_batchnorm(ps.cvae), channels_last(ps.cvae):
+        u = u.detach(); v, g = f(u, steps > 0)
+        best_u, best_v = u.clone(), torch.nan_to_num(v, nan=float('inf'))
+        if steps == 0: return best_u, best_v
+        gnorm = lambda g: g.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        t = alpha / gnorm(g)                                   # first step: `alpha` along −∇
+        for i in range(steps):
+            un = project_l2(u - t * g, eps)
+            vn, gn = f(un, i < steps - 1)                      # the last iterate is only scored
+            best_v, best_u = keep_best(best_v, best_u, torch.nan_to_num(vn, nan=float('inf')), un, larger=False)
+            if gn is None: break
+            s, y = un - u, gn - g
+            sy, ss = (s * y).sum(1, keepdim=True), (s * s).sum(1, keepdim=True)
+            t = torch.where(sy > 0, ss / sy.clamp_min(1e-30), 2 * t)   # BB1; no positive curvature seen: lengthen
+            t = torch.minimum(t, (eps / 2) / gnorm(gn))                # at most ε/2 per step
+            u, v, g = un, vn, gn
+    return best_u, best_v
 
 # %% ../nbs/06_metrics.ipynb #9631b66a
 def _random_start(B, d, eps, generator, x):
@@ -74,16 +97,17 @@ def approximation_error(ps:PerturbationSet, # the perturbation set
                         x:torch.Tensor, # clean inputs (batch, ...)
                         xt:torch.Tensor, # their observed perturbations
                         eps:float|None=None, # radius (defaults to `ps.eps`)
-                        steps:int=50, # PGD steps per start
-                        step_size:float|None=None, # default `default_step_size(ε, steps)`
+                        steps:int=100, # spectral projected gradient steps per start
+                        step_size:float|None=None, # length of each start's first step (default ε/10)
                         restarts:int=1, # random starts, besides the projected encoder code
                         dist:Callable=mse_dist, # (member, x̃) -> (batch,), differentiable
                         generator:torch.Generator|None=None, # seeds the random starts
                         bs:int|None=None, # evaluate in chunks of this many pairs
                         return_u:bool=False, # also return the minimising latents
                        )->torch.Tensor:
-    "Per-example min over ‖u‖≤ε of d(g(u, x), x̃) by latent PGD, never worse than the projected encoder code: (batch,)."
-    eps = float(ps.radius(eps)); alpha = default_step_size(eps, steps) if step_size is None else step_size
+    "Per-example min over ‖u‖≤ε of d(g(u, x), x̃) by projected gradient descent, never worse than the projected encoder code: (batch,)."
+    eps = float(ps.radius(eps)); alpha = eps / 10 if step_size is None else step_size
+    check_int('steps', steps, 0); check_int('restarts', restarts, 0); check_finite_positive('step_size', alpha, allow_zero=True)
     # all random starts drawn up front, so chunking (`bs`) does not change the numbers
     starts = torch.stack([_random_start(len(x), ps.latent_dim, eps, generator, x) for _ in range(restarts)], 1) \
              if restarts else torch.zeros(len(x), 0, ps.latent_dim, device=x.device, dtype=x.dtype)
@@ -224,7 +248,7 @@ def _pair_metrics(ps, x, xt, eps, steps, restarts, n_samples, dist, g)->pd.DataF
 # %% ../nbs/06_metrics.ipynb #3151ed10
 def evaluate_set(ps:PerturbationSet, data, # (x, x̃[, group]) tensors, or an iterable of such batches
                  eps:float|None=None, # radius (defaults to `ps.eps`)
-                 steps:int=50, restarts:int=1, # latent PGD budget for the approximation error
+                 steps:int=100, restarts:int=1, # search budget of the approximation error (`approximation_error`)
                  n_samples:int=16, # random members per pair for the expected errors
                  dist=mse_dist, bs:int=256, seed:int=0)->pd.DataFrame:
     "Every quality metric of `ps` on pairs `data`, one row per pair (see the table above)."
@@ -266,6 +290,29 @@ def quality_by_group(per_example:pd.DataFrame, # rows of `evaluate_set` with a `
     table = summarize(per.drop(columns=['group', 'split']), by=by).reindex([n for n in names if n in set(per[by])])
     table.insert(0, 'split', ['held out' if n in held_out else 'training' for n in table.index])
     return per, table, summarize(per.drop(columns=['group', by]), by='split')
+
+# %% ../nbs/06_metrics.ipynb #f7b93084
+def quality_convergence(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
+                        eps:float|None=None, # radius (defaults to `ps.eps`)
+                        steps:int=100, restarts:int=1, # the budget whose number is reported
+                        dist:Callable=mse_dist, seed:int=0, bs:int|None=None,
+                        tol:float=0.05, # largest relative drop of the mean, when doubled, still called converged
+                       )->dict:
+    "The mean approximation error at a budget and at twice its steps and restarts on the same pairs; converged when doubling lowers it by at most `tol`."
+    check_int('steps', steps); check_finite_positive('tol', tol, allow_zero=True)
+    d_steps, d_restarts = 2 * steps, max(1, 2 * restarts)
+    run = lambda s, r: approximation_error(ps, x, xt, eps, steps=s, restarts=r, dist=dist, bs=bs,
+                                           generator=torch.Generator().manual_seed(seed))
+    a, b = float(run(steps, restarts).mean()), float(run(d_steps, d_restarts).mean())
+    change = (a - b) / max(a, 1e-12)
+    return dict(steps=steps, restarts=restarts, mean=a, doubled_steps=d_steps, doubled_restarts=d_restarts, doubled_mean=b,
+                relative_change=change, tol=tol, converged=bool(change <= tol), n=len(x), eps=float(ps.radius(eps)))
+
+def quality_convergence_line(qc:dict)->str:
+    "One line for a report: the mean at the budget and doubled, the change, and the verdict."
+    return (f"approximation error's search: {qc['mean']:.4g} at {qc['steps']} steps from {qc['restarts'] + 1} starts, "
+            f"{qc['doubled_mean']:.4g} at {qc['doubled_steps']} from {qc['doubled_restarts'] + 1} ({-qc['relative_change']:+.1%}), "
+            f"{qc['n']} pairs: {'converged' if qc['converged'] else 'NOT converged'} (tolerance {qc['tol']:.0%})")
 
 # %% ../nbs/06_metrics.ipynb #5627898c
 def _wilson(k:np.ndarray, n:np.ndarray, a:float)->tuple:
