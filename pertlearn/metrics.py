@@ -82,9 +82,14 @@ def _random_start(B, d, eps, generator, x):
     return sample_ball(B, d, eps, 'uniform', generator, device=dev, dtype=x.dtype).to(x.device)
 
 # %% ../nbs/06_metrics.ipynb #d9dd778f
-def _best_descent(ps, x, xt, starts, eps, steps, alpha, dist)->tuple:
-    "(smallest distance, its latent) per pair over the descents from Π_ε(u_enc) and from each of `starts` (batch, restarts, d)."
-    with torch.no_grad(): u0 = project_l2(ps.encode(x, xt), eps)
+def _best_descent(ps, x, xt, starts, eps, steps, alpha, dist, init=None)->tuple:
+    "(smallest distance, its latent) per pair over the descents from Π_ε(u_enc) (or `init` where it is closer) and from each of `starts` (batch, restarts, d)."
+    with torch.no_grad():
+        u0 = project_l2(ps.encode(x, xt), eps)
+        if init is not None:   # a second candidate for the first start: whichever of the two is closer to x̃, per pair
+            ui = project_l2(init, eps); prior = ps.prior(x)
+            closer = dist(ps.decode(ui, x, prior), xt) < dist(ps.decode(u0, x, prior), xt)
+            u0 = torch.where(closer[:, None], ui, u0)
     with torch.enable_grad():
         best_u, best_v = _descend(ps, x, xt, u0, eps, steps, alpha, dist)
         for r in range(starts.shape[1]):
@@ -104,6 +109,7 @@ def approximation_error(ps:PerturbationSet, # the perturbation set
                         generator:torch.Generator|None=None, # seeds the random starts
                         bs:int|None=None, # evaluate in chunks of this many pairs
                         return_u:bool=False, # also return the minimising latents
+                        init:torch.Tensor|None=None, # (batch, d) another first start, used per pair where closer than Π_ε(u_enc), e.g. the minimiser at a smaller radius
                        )->torch.Tensor:
     "Per-example min over ‖u‖≤ε of d(g(u, x), x̃) by projected gradient descent, never worse than the projected encoder code: (batch,)."
     eps = float(ps.radius(eps)); alpha = eps / 10 if step_size is None else step_size
@@ -111,7 +117,11 @@ def approximation_error(ps:PerturbationSet, # the perturbation set
     # all random starts drawn up front, so chunking (`bs`) does not change the numbers
     starts = torch.stack([_random_start(len(x), ps.latent_dim, eps, generator, x) for _ in range(restarts)], 1) \
              if restarts else torch.zeros(len(x), 0, ps.latent_dim, device=x.device, dtype=x.dtype)
-    v, u = _chunked(lambda x, xt, starts: _best_descent(ps, x, xt, starts, eps, steps, alpha, dist), bs, x, xt, starts)
+    if init is not None and tuple(init.shape) != (len(x), ps.latent_dim):
+        raise ValueError(f"init must hold one latent per pair, shape ({len(x)}, {ps.latent_dim}); got {tuple(init.shape)}")
+    init = init.detach().to(x.device, x.dtype) if init is not None else torch.zeros(len(x), 0, device=x.device)
+    v, u = _chunked(lambda x, xt, starts, init: _best_descent(ps, x, xt, starts, eps, steps, alpha, dist, init if init.shape[1] else None),
+                    bs, x, xt, starts, init)
     return (v, u) if return_u else v
 
 # %% ../nbs/06_metrics.ipynb #aa27d6f1
@@ -210,11 +220,13 @@ def coverage_curve(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
                    **pgd_kw)->pd.DataFrame:
     "Coverage (fraction of pairs with approximation error ≤ δ) at each radius: a DataFrame (eps, delta, coverage, mean/median error)."
     deltas = [float(delta)] if np.isscalar(delta) else [float(d) for d in delta]
-    rows = []
-    for e in eps_list:
-        err = approximation_error(ps, x, xt, float(e), **pgd_kw).detach().cpu()
+    if 'return_u' in pgd_kw or 'init' in pgd_kw: raise ValueError("coverage_curve sets return_u and init itself")
+    rows, u = [], None
+    for e in sorted(float(e) for e in eps_list):   # nested balls, smallest first: each search may start where the last ended
+        err, u = approximation_error(ps, x, xt, e, return_u=True, init=u, **pgd_kw)
+        err = err.detach().cpu()
         for dl in deltas:
-            rows.append(dict(eps=float(e), delta=dl, coverage=float((err <= dl).float().mean()),
+            rows.append(dict(eps=e, delta=dl, coverage=float((err <= dl).float().mean()),
                              mean_error=float(err.mean()), median_error=float(err.median())))
     return pd.DataFrame(rows)
 
@@ -291,7 +303,7 @@ def quality_by_group(per_example:pd.DataFrame, # rows of `evaluate_set` with a `
     table.insert(0, 'split', ['held out' if n in held_out else 'training' for n in table.index])
     return per, table, summarize(per.drop(columns=['group', by]), by='split')
 
-# %% ../nbs/06_metrics.ipynb #f7b93084
+# %% ../nbs/06_metrics.ipynb #53ec3c0b
 def quality_convergence(ps:PerturbationSet, x:torch.Tensor, xt:torch.Tensor,
                         eps:float|None=None, # radius (defaults to `ps.eps`)
                         steps:int=100, restarts:int=1, # the budget whose number is reported
