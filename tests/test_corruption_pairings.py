@@ -45,3 +45,4 @@ def test_pairings_run_on_cifar10_files(cifar_files, tmp_path):
     import quality_table
     rows = quality_table.rows_of(out)
     assert len(rows) == 3 and all(r['approx_pgd'] is not None and r['median'] is not None for r in rows)
+    assert all(r['search'].startswith(('converged', 'NOT converged')) for r in rows)   # each set's search checked by doubling
