@@ -49,9 +49,8 @@ def _chunked(fn, bs, *tensors):
     return torch.cat(outs)
 
 # %% ../nbs/06_metrics.ipynb #9b65195c
-def _descend(ps, x, xt, u, eps, steps, alpha, dist):
+def _descend(ps, x, xt, u, eps, steps, alpha, dist, prior):
     "Spectral projected gradient descent on d(g(u, x), x̃) from `u` (first step `alpha` long, then per-pair Barzilai–Borwein steps of at most ε/2); the best (u, value) visited."
-    with torch.no_grad(): prior = ps.prior(x)
     value = _member_value(lambda xm, _: dist(xm, xt), None, ps, x, prior)
     def f(u, grad=True):
         u = u.detach().requires_grad_(grad)
@@ -85,15 +84,15 @@ def _random_start(B, d, eps, generator, x):
 def _best_descent(ps, x, xt, starts, eps, steps, alpha, dist, init=None)->tuple:
     "(smallest distance, its latent) per pair over the descents from Π_ε(u_enc) (or `init` where it is closer) and from each of `starts` (batch, restarts, d)."
     with torch.no_grad():
-        u0 = project_l2(ps.encode(x, xt), eps)
+        u0, prior = project_l2(ps.encode(x, xt), eps), ps.prior(x)   # the prior once per chunk, for every descent
         if init is not None:   # a second candidate for the first start: whichever of the two is closer to x̃, per pair
-            ui = project_l2(init, eps); prior = ps.prior(x)
+            ui = project_l2(init, eps)
             closer = dist(ps.decode(ui, x, prior), xt) < dist(ps.decode(u0, x, prior), xt)
             u0 = torch.where(closer[:, None], ui, u0)
     with torch.enable_grad():
-        best_u, best_v = _descend(ps, x, xt, u0, eps, steps, alpha, dist)
+        best_u, best_v = _descend(ps, x, xt, u0, eps, steps, alpha, dist, prior)
         for r in range(starts.shape[1]):
-            u, v = _descend(ps, x, xt, starts[:, r], eps, steps, alpha, dist)
+            u, v = _descend(ps, x, xt, starts[:, r], eps, steps, alpha, dist, prior)
             best_v, best_u = keep_best(best_v, best_u, v, u, larger=False)
     return best_v, best_u
 
