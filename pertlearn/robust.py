@@ -9,14 +9,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
-from .perturbation import PerturbationSet, sample_ball, default_step_size
+from .perturbation import PerturbationSet, sample_ball, default_step_size, project_l2
 from .attacks import LatentPGD, LatentAPGD, frozen_eval, attack_objective
 from .utils import as_generator, derive_seed, IGNORE_INDEX
 from .checks import check_finite_positive, check_int, renamed_kwargs
 
 # %% auto #0
 __all__ = ['per_example_loss', 'fingerprint', 'bn_state', 'same_state', 'PerturbationCallback', 'RealPerturbationAugmentation',
-           'SetAugmentation', 'LatentNoise', 'TrainModeForward', 'LatentAdversarialTraining', 'LatentFGM']
+           'SetAugmentation', 'LatentNoise', 'TrainModeForward', 'LatentAdversarialTraining', 'LatentFGM',
+           'example_keys', 'LatentBank']
 
 # %% ../nbs/09_robust.ipynb #bfbd6bcf
 def per_example_loss(pred:torch.Tensor, # logits (batch, classes) or per-pixel logits (batch, classes, H, W)
@@ -181,7 +182,7 @@ class LatentAdversarialTraining(PerturbationCallback):
     def __init__(self, ps:PerturbationSet, # the learned set
                  eps:float|None=None, # radius of the attack (default `ps.eps`)
                  steps:int|None=None, # attack steps per batch (None: 7 for 'apgd' and 'pgd'; 'fgm' takes exactly 1)
-                 step_size:float|None=None, # PGD only: default `default_step_size(ε, steps)` (APGD has no step size to set)
+                 step_size:float|None=None, # 'pgd': default `default_step_size(ε, steps)`; 'fgm' with `warm_start`: the step from a kept latent (default ε/2); APGD has none
                  inner:str='apgd', # inner attack: 'apgd' (`LatentAPGD` from u = 0: step schedule, momentum), 'pgd' (`LatentPGD`, the former default) or 'fgm' (`LatentFGM`: one step, the cheapest)
                  loss:str='max', # 'max': per-example max of clean and adversarial loss (paper); 'adv': adversarial only
                  attack_loss:str|None=None, # attack objective: 'ce', 'margin', 'seg' (None: 'seg' for per-pixel labels, else 'ce')
@@ -189,7 +190,8 @@ class LatentAdversarialTraining(PerturbationCallback):
                  random_start:bool=True, seed:int=0, check:bool=True,
                  record:bool=False, # keep per-batch losses at the random start and at the attack's result
                  attack_mode:str='eval', # classifier mode during the attack: 'eval' (running BN statistics) or 'train' (batch statistics; the reference)
-                 batches:str='joint'): # 'joint': one [x, x_adv] batch; 'separate': two forward passes (the reference)
+                 batches:str='joint', # 'joint': one [x, x_adv] batch; 'separate': two forward passes (the reference)
+                 warm_start:bool=False): # 'fgm' only: start each example from the latent its attack returned the epoch before (a `LatentBank`)
         if loss not in ('max', 'adv'): raise ValueError(f"loss must be 'max' or 'adv'; got {loss!r}")
         if inner not in ('apgd', 'pgd', 'fgm'): raise ValueError(f"inner must be 'apgd', 'pgd' or 'fgm'; got {inner!r}")
         steps = (1 if inner == 'fgm' else 7) if steps is None else check_int('steps', steps)
@@ -198,35 +200,88 @@ class LatentAdversarialTraining(PerturbationCallback):
         if step_size is not None: check_finite_positive('step_size', step_size)
         if attack_mode not in ('eval', 'train'): raise ValueError(f"attack_mode must be 'eval' or 'train'; got {attack_mode!r}")
         if batches not in ('joint', 'separate'): raise ValueError(f"batches must be 'joint' or 'separate'; got {batches!r}")
+        if warm_start and inner != 'fgm': raise ValueError(f"warm_start needs inner='fgm' (one step from each example's kept latent); got inner={inner!r}")
         super().__init__(ps, False, seed, check)
         self.inner = inner
         self.eps, self.steps, self.step_size, self.loss, self.attack_loss = eps, steps, step_size, loss, attack_loss
         self.ignore_index, self.random_start, self.record, self.records = ignore_index, random_start, record, []
         self.attack_mode, self.batches = attack_mode, batches
+        self.warm_start, self.bank, self.last_u = bool(warm_start), LatentBank(), None
 
 # %% ../nbs/09_robust.ipynb #ed15b292
 class LatentFGM:
-    "One normalised-gradient step from u = 0 to the sphere ‖u‖ = ε: `atk(x, y)` → members of S(x), from one gradient and one decode."
+    "One normalised-gradient step from u = 0 to the sphere ‖u‖ = ε, or from given latents into the ball: `atk(x, y)` → members of S(x), from one gradient and one decode."
     def __init__(self, model:nn.Module, # classifier or segmenter on inputs in [0, 1]
                  ps:PerturbationSet, # the learned set
-                 eps:float, # radius: every member it returns lies on the sphere ‖u‖ = ε (u = 0 where the gradient vanishes)
+                 eps:float, # radius: from u = 0 every member lies on the sphere ‖u‖ = ε (u = 0 where the gradient vanishes)
                  loss:str='ce', # objective, as `attack_objective` names it: 'ce', 'margin' or 'seg'
-                 ignore_index:int=IGNORE_INDEX): # label of pixels that do not count ('seg')
+                 ignore_index:int=IGNORE_INDEX, # label of pixels that do not count ('seg')
+                 step_size:float|None=None): # length of the step from a given start (`init`), projected onto the ball (default ε)
         self.model, self.ps, self.eps, self.loss, self.ignore_index = model, ps, float(check_finite_positive('eps', eps)), loss, ignore_index
-    def __call__(self, x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
+        self.step_size = self.eps if step_size is None else float(check_finite_positive('step_size', step_size))
+        self.last_u = None   # the latents of the members the last call returned
+    def __call__(self, x:torch.Tensor, y:torch.Tensor,
+                 init:torch.Tensor|None=None, # (batch, d) latents to step from, projected onto the ball first (None: u = 0 for all)
+                 warm:torch.Tensor|None=None, # (batch,) bool: the rows that start at `init` (the others at u = 0); None: all
+                )->torch.Tensor:
+        B, d = len(x), self.ps.latent_dim
+        if init is not None:
+            if tuple(init.shape) != (B, d): raise ValueError(f"init must have shape {(B, d)} (batch, latent); got {tuple(init.shape)}")
+            if not torch.isfinite(init).all(): raise ValueError("init has NaN or infinite latents")
+            warm = torch.ones(B, dtype=torch.bool, device=x.device) if warm is None else warm.to(x.device).bool()
         with frozen_eval(self.model, self.ps.cvae):
-            with torch.no_grad(): prior = self.ps.prior(x)   # x is fixed: the prior once, for both decodes
-            u = torch.zeros(len(x), self.ps.latent_dim, device=x.device, requires_grad=True)
+            with torch.no_grad():
+                prior = self.ps.prior(x)   # x is fixed: the prior once, for both decodes
+                u0 = torch.zeros(B, d, device=x.device) if init is None else torch.where(warm[:, None], project_l2(init.to(x.device), self.eps), 0.)
+            u = u0.clone().requires_grad_(True)
             v, _ = attack_objective(self.model(self.ps.decode(u, x, prior)), y, self.loss, False, self.ignore_index)
             g = torch.autograd.grad(v.sum(), u)[0]
             n = g.norm(dim=1, keepdim=True)
-            with torch.no_grad(): return self.ps.decode(self.eps * torch.where(n > 0, g / n.clamp_min(1e-12), torch.zeros_like(g)), x, prior)
+            with torch.no_grad():
+                step = torch.where(n > 0, g / n.clamp_min(1e-12), torch.zeros_like(g))
+                u1 = self.eps * step if init is None else torch.where(warm[:, None], project_l2(u0 + self.step_size * step, self.eps), self.eps * step)
+                self.last_u = u1
+                return self.ps.decode(u1, x, prior)
+
+# %% ../nbs/09_robust.ipynb #70c07767
+_KEY_WEIGHTS = {}
+
+def example_keys(x:torch.Tensor, # a batch (batch first) of any dtype and shape
+                )->torch.Tensor:
+    "(batch, 2) int64 keys of each example's exact bytes: equal examples get equal keys, two different ones share both by a chance of about 2⁻⁴⁸."
+    b = x.detach().reshape(len(x), -1).contiguous().view(torch.uint8)
+    n = b.shape[1]
+    if n > 2 ** 30: raise ValueError(f"example_keys takes examples of at most 2**30 bytes; got {n}")
+    if (n, str(x.device)) not in _KEY_WEIGHTS:   # weights in [1, 2**24): sums of byte × weight stay below 2**62, exact in int64
+        w = torch.randint(1, 2 ** 24, (2, n), generator=torch.Generator().manual_seed(20210512), dtype=torch.int64)
+        _KEY_WEIGHTS[n, str(x.device)] = w.to(x.device)
+    w, b = _KEY_WEIGHTS[n, str(x.device)], b.long()
+    return torch.stack([(b * w[0]).sum(1), (b * w[1]).sum(1)], 1)
+
+class LatentBank:
+    "Latents kept per example (by `example_keys`) from one epoch to the next: what warm starts reuse."
+    def __init__(self): self.rows, self.u = {}, None
+    def __len__(self): return len(self.rows)
+    def get(self, keys:torch.Tensor, # (batch, 2) from `example_keys`
+            d:int, device=None)->tuple[torch.Tensor, torch.Tensor]:
+        "(latents (batch, d), zero where unseen; seen (batch,) bool)."
+        idx = [self.rows.get(tuple(k), -1) for k in keys.tolist()]
+        seen = torch.tensor([i >= 0 for i in idx], device=device)
+        u = torch.zeros(len(idx), d, device=device)
+        if self.u is not None and seen.any(): u[seen] = self.u[torch.tensor([i for i in idx if i >= 0])].to(device)
+        return u, seen
+    def put(self, keys:torch.Tensor, u:torch.Tensor):
+        "Keep the latents `u` (batch, d) of the examples `keys` (replacing what was kept for them)."
+        idx = [self.rows.setdefault(tuple(k), len(self.rows)) for k in keys.tolist()]
+        if self.u is None: self.u = torch.zeros(max(1024, 2 * len(self.rows)), u.shape[1], device=u.device)
+        elif len(self.rows) > len(self.u): self.u = torch.cat([self.u, self.u.new_zeros(max(len(self.u), len(self.rows) - len(self.u)), self.u.shape[1])])
+        self.u[torch.tensor(idx, device=self.u.device)] = u.detach().to(self.u)
 
 # %% ../nbs/09_robust.ipynb #2f909c93
 @patch
 def _inner_attack(self:LatentAdversarialTraining, target:nn.Module, eps:float, step:float, kind:str, gen:torch.Generator):
     "The configured attack on `target` at radius `eps` with objective `kind`."
-    if self.inner == 'fgm': return LatentFGM(target, self.ps, eps, kind, self.ignore_index)
+    if self.inner == 'fgm': return LatentFGM(target, self.ps, eps, kind, self.ignore_index, eps / 2 if self.step_size is None else self.step_size)
     if self.inner == 'apgd':
         aloss = {'ce': 'ce', 'margin': 'dlr', 'dlr': 'dlr', 'seg': 'seg', 'seg_dlr': 'seg_dlr'}[kind]
         return LatentAPGD(target, self.ps, eps, self.steps, restarts=1, loss=aloss, start='zero', early_stop=False,
@@ -254,28 +309,44 @@ def _record_losses(self:LatentAdversarialTraining, target, x, y, u0, x_adv):
 # %% ../nbs/09_robust.ipynb #108879f2
 @patch
 def attack(self:LatentAdversarialTraining, x:torch.Tensor, y:torch.Tensor, g:torch.Generator|int|None=None,
-           model:nn.Module|None=None)->torch.Tensor: # default: the learner's model
-    "Adversarial members of S(x) for the model (in `attack_mode`; BN running statistics untouched)."
+           model:nn.Module|None=None, # default: the learner's model
+           init:torch.Tensor|None=None, # 'fgm' only: (batch, d) latents to start from (see `LatentFGM`)
+           warm:torch.Tensor|None=None)->torch.Tensor: # 'fgm' only: (batch,) bool, the rows that start at `init`
+    "Adversarial members of S(x) for the model (in `attack_mode`; BN running statistics untouched); their latents in `last_u`."
+    if init is not None and self.inner != 'fgm': raise ValueError(f"a start (init) is taken by inner='fgm' only; this attack is {self.inner!r}")
     eps = float(self.ps.radius(self.eps)); model = self.learn.model if model is None else model
     target = TrainModeForward(model) if self.attack_mode == 'train' else model
     step = default_step_size(eps, self.steps) if self.step_size is None else self.step_size
     kind = self.attack_loss or ('seg' if y.ndim > 1 else 'ce')
     gen = g if isinstance(g, torch.Generator) else as_generator(self.seed if g is None else g, x.device)
     u0 = self._start_point(x, eps, gen) if self.record else None
+    if self.record and init is not None:
+        w = torch.ones(len(x), dtype=torch.bool, device=x.device) if warm is None else warm
+        u0 = torch.where(w[:, None], project_l2(init, eps), u0)
     atk = self._inner_attack(target, eps, step, kind, gen)
     before = bn_state(model) if self.check else None
-    x_adv = atk(x, y)
+    x_adv = atk(x, y) if init is None else atk(x, y, init, warm)
     if self.check and not same_state(before, bn_state(model)):
         raise AssertionError("the attack changed the classifier's batch-norm statistics or its train/eval mode")
+    self.last_u = atk.last_u
     if self.record: self._record_losses(target, x, y, u0, x_adv)
     return x_adv
 
 # %% ../nbs/09_robust.ipynb #096fedf8
 @patch
+def before_fit(self:LatentAdversarialTraining):
+    PerturbationCallback.before_fit(self)
+    self.bank = LatentBank()   # warm starts never outlive a fit
+
+@patch
 def before_batch(self:LatentAdversarialTraining):
     if not self.training: return
     x, y = self.xb[0], self.yb[0]
-    x_adv = self.attack(x, y, self._gen(x.device))
+    if self.warm_start:   # each example's kept latent, if it has one
+        keys = example_keys(x); init, warm = self.bank.get(keys, self.ps.latent_dim, x.device)
+        x_adv = self.attack(x, y, self._gen(x.device), init=init, warm=warm)
+        self.bank.put(keys, self.last_u)
+    else: x_adv = self.attack(x, y, self._gen(x.device))
     if self.loss == 'adv': self.learn.xb = (x_adv,); return
     self._n = len(x)
     if self.batches == 'separate': self._x_adv = x_adv; return   # the model sees x now, x_adv in `after_loss`
