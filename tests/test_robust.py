@@ -220,3 +220,16 @@ def test_bad_options_are_named(ps):
     for kw, msg in ((dict(attack_mode='x'), 'attack_mode'), (dict(batches='x'), 'batches')):
         with pytest.raises(ValueError, match=msg): LatentAdversarialTraining(ps, **kw)
     with pytest.raises(ValueError, match='prior'): SetAugmentation(ps, sampling='gaussian')
+    with pytest.raises(ValueError, match="warm_start needs inner='fgm'"): LatentAdversarialTraining(ps, warm_start=True)
+
+
+def test_warm_starts_reuse_each_digits_latent(ps, dls):
+    "Warm starts change the second epoch (and only through the kept latents): same seed, same weights; not those of plain FGM."
+    cbs = [LatentAdversarialTraining(ps, inner='fgm', warm_start=True, seed=1) for _ in range(2)]
+    a, b = (fit(dls, cb, epochs=2).model for cb in cbs)
+    c = fit(dls, LatentAdversarialTraining(ps, inner='fgm', seed=1), epochs=2).model
+    assert torch.equal(fingerprint(a), fingerprint(b)) and not torch.equal(fingerprint(a), fingerprint(c))
+    assert len(cbs[0].bank) == len(dls.train) * 32   # every training digit kept once
+    one = fit(dls, LatentAdversarialTraining(ps, inner='fgm', warm_start=True, seed=1), epochs=1).model
+    plain = fit(dls, LatentAdversarialTraining(ps, inner='fgm', seed=1), epochs=1).model
+    assert torch.equal(fingerprint(one), fingerprint(plain))   # the first epoch is plain FGM
