@@ -103,7 +103,8 @@ def experiments_dir()->Path:
     raise FileNotFoundError(f"no experiment notebooks found in {pkg/'experiments'} or {pkg.parent/'nbs'/'experiments'}")
 
 def parse_value(s:str):
-    "Parse a command-line parameter value as a Python literal (number, bool, None, list), else keep the string."
+    "Parse a command-line parameter value as a Python literal (number, bool, None, list; `true`/`false` in any case too), else keep the string."
+    if s.strip().lower() in ('true', 'false'): return s.strip().lower() == 'true'
     try: return ast.literal_eval(s)
     except (ValueError, SyntaxError): return s
 
