@@ -243,7 +243,7 @@ class LatentFGM:
                 self.last_u = u1
                 return self.ps.decode(u1, x, prior)
 
-# %% ../nbs/09_robust.ipynb #70c07767
+# %% ../nbs/09_robust.ipynb #9e0961d3
 _KEY_WEIGHTS = {}
 
 def example_keys(x:torch.Tensor, # a batch (batch first) of any dtype and shape
