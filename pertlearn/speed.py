@@ -65,9 +65,24 @@ def peak_rss_mb()->float:
     except (ImportError, OSError): return 0.
 
 # %% ../nbs/00c_speed.ipynb #264db20c
+_THIN_BN = 16   # channels: a batch norm with fewer runs in the default layout inside `channels_last` when threads > 1
+
+def _thin_batchnorms(m:torch.nn.Module)->list:
+    "The 2-d batch norms of `m` with fewer than `_THIN_BN` channels."
+    return [b for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d) and b.num_features < _THIN_BN]
+
+def _bn_in(bn, args):
+    "Forward pre-hook: while gradients are recorded on several threads, a thin batch norm's input in the default layout."
+    if not torch.is_grad_enabled() or torch.get_num_threads() < 2: return None
+    return tuple(a.contiguous() if torch.is_tensor(a) and a.ndim == 4 else a for a in args)
+
+def _bn_out(bn, args, out):
+    "Forward hook: the output back in channels-last, the layout of the convolutions around it (no copy when it is already)."
+    return out.contiguous(memory_format=torch.channels_last) if torch.is_tensor(out) and out.ndim == 4 else out
+
 @contextmanager
 def channels_last(*models): # modules to convert for the block (None and non-modules are skipped)
-    "Inside the block, CPU modules with 4-d weights are channels-last (faster oneDNN convolutions); restored after."
+    "Inside the block, CPU modules with 4-d weights are channels-last (faster oneDNN convolutions), thin batch norms excepted; restored after."
     done, seen = [], set()
     if os.environ.get('PERTLEARN_CHANNELS_LAST', '1') != '0':
         for m in models:
@@ -76,8 +91,11 @@ def channels_last(*models): # modules to convert for the block (None and non-mod
             w4 = [p for p in m.parameters() if p.ndim == 4]
             if not w4 or any(p.device.type != 'cpu' or not p.is_contiguous() for p in w4): continue
             m.to(memory_format=torch.channels_last); done.append(m)
+    hooks = [h for m in done for b in _thin_batchnorms(m)
+             for h in (b.register_forward_pre_hook(_bn_in), b.register_forward_hook(_bn_out))]
     try: yield
     finally:
+        for h in hooks: h.remove()
         for m in done: m.to(memory_format=torch.contiguous_format)
 
 # %% ../nbs/00c_speed.ipynb #3367b81e

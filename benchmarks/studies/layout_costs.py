@@ -10,9 +10,13 @@
             (`torch.profiler`, 5 steps, the 12 costliest operators)
   thin      reflection padding and training-mode batch norm on a batch of 128 thin (5-channel) maps, contiguous against
             channels-last: why the isolated training step stays below 1.5x the reference's
+  thinbn    training-mode batch norm (forward and backward, batch 64) at 5-32 channels on 1 and 2 threads: contiguous,
+            channels-last, and channels-last by way of the default layout forced at every width (what `channels_last`
+            does below 16 channels on 2+ threads; on one thread it does nothing); then the quick and full profiles' CVAE training steps on 2 threads, contiguous,
+            channels-last without that exception and with it
 Every time is the minimum over --reps calls after a warm-up (random weights and inputs: speed does not depend on them).
 
-    PYTHONPATH=$PWD OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/studies/layout_costs.py [--parts train,certify,step,thin] [--reps 4]
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/studies/layout_costs.py [--parts train,certify,step,thin,thinbn] [--reps 4]
 """
 from __future__ import annotations
 import argparse, sys, time
@@ -105,12 +109,53 @@ def thin_part(reps):
         print(f"| 128×{C}×{H}×{H} | batch norm (training) | {best(lambda: bn(x), reps) * 1e3:.3f} | {best(lambda: bn(xc), reps) * 1e3:.3f} | |", flush=True)
 
 
+def thinbn_part(reps):
+    import pertlearn.speed as sp
+    from pertlearn.architectures import build_cvae
+    from pertlearn.cvae import CVAELoss
+    from pertlearn.train import adam
+    print("| threads | maps | contiguous ms | channels-last ms | channels-last, batch norm in the default layout ms |\n|---|---|---|---|---|")
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for C in (5, 8, 12, 16, 24, 32):
+            x = torch.rand(64, C, 42, 42); g = torch.randn_like(x)
+            row = []
+            for layout, thin in ((torch.contiguous_format, None), (torch.channels_last, 0), (torch.channels_last, 64)):
+                bn = torch.nn.Sequential(torch.nn.BatchNorm2d(C)).train(); sp._THIN_BN, old = (thin or 0), sp._THIN_BN
+                xi = x.contiguous(memory_format=layout).requires_grad_(); gi = g.contiguous(memory_format=layout)
+                def f(): bn(xi).backward(gi)
+                try:
+                    if thin is None: row.append(best(f, reps))
+                    else:
+                        bn.add_module('conv', torch.nn.Conv2d(C, C, 1))    # a 4-d weight: `channels_last` converts the module
+                        bn.conv.forward = lambda t: t                      # ...but only the batch norm is timed
+                        with sp.channels_last(bn): row.append(best(f, reps))
+                finally: sp._THIN_BN = old
+            print(f"| {threads} | 64×{C}×42×42 | " + " | ".join(f"{v * 1e3:.2f}" for v in row) + " |", flush=True)
+    torch.set_num_threads(2)
+    print("\n| CVAE (2 threads) | batch | contiguous ms/step | channels-last, every batch norm channels-last ms/step | channels-last (the package) ms/step |\n|---|---|---|---|---|")
+    for hp, B in ((dict(latent=16, ch=8, stn_hidden=[48, 32]), 64), (dict(latent=128, ch=5), 128)):
+        torch.manual_seed(0)
+        m = build_cvae('mnist_stn', **hp).train(); loss = CVAELoss('bce'); opt = adam(m.parameters(), lr=1e-4)
+        x, xt = torch.rand(B, 1, 42, 42), torch.rand(B, 1, 42, 42)
+        def step():
+            l = loss(m(x, xt), xt); opt.zero_grad(); l.backward(); opt.step()
+        row = [best(step, reps)]
+        old = sp._THIN_BN
+        try:
+            sp._THIN_BN = 0
+            with sp.channels_last(m): row.append(best(step, reps))
+        finally: sp._THIN_BN = old
+        with sp.channels_last(m): row.append(best(step, reps))
+        print(f"| mnist_stn {hp} | {B} | " + " | ".join(f"{v * 1e3:.1f}" for v in row) + " |", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--parts', default='train,certify,step,thin'); p.add_argument('--reps', type=int, default=4)
     a = p.parse_args()
     torch.set_num_threads(1)
-    parts = dict(train=train_part, certify=certify_part, step=step_part, thin=thin_part)
+    parts = dict(train=train_part, certify=certify_part, step=step_part, thin=thin_part, thinbn=thinbn_part)
     for name in a.parts.split(','):
         print(f"\n## {name}\n"); parts[name](a.reps)
 
