@@ -17,6 +17,7 @@ the mnist-rts-robust medium profile's), with the shipped set (`pretrained:mnist-
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/studies/robust_cost.py --epochs 2 --n_train 2048
     ... --seed 1    # another seed: the classifiers' initial weights, the training data's order and the attacks' starts
+    ... --source pickle --data_path PATH/mnist.pkl.gz --n_train 6000 --epochs 5   # the medium profile's digits and budget
 """
 from __future__ import annotations
 import argparse, json, statistics, time
@@ -106,6 +107,8 @@ def main():
     p.add_argument('--robust', action='store_true'); p.add_argument('--n_eval', type=int, default=200)
     p.add_argument('--attack_steps', type=int, default=50)
     p.add_argument('--seed', type=int, default=0, help="seed of the classifiers' weights, the data order and the training attacks")
+    p.add_argument('--source', default='embedded', choices=['embedded', 'pickle'], help="MNIST digits: the embedded 5,000 or full MNIST ('pickle', with --data_path)")
+    p.add_argument('--data_path', default=None, help='mnist.pkl.gz for --source pickle')
     p.add_argument('--no_parts', action='store_true'); p.add_argument('--out', default=None, help='write the JSON here too')
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -114,9 +117,10 @@ def main():
     from pertlearn.robust import LatentAdversarialTraining
     ps = PerturbationSet.pretrained('mnist-rts')
     eps = float(ps.stats['q75'])   # the shipped set's q75 offset (on its own validation pairs)
-    data = load_mnist('embedded')
+    if a.source == 'pickle' and not a.data_path: p.error('--source pickle needs --data_path (a mnist.pkl.gz)')
+    data = load_mnist(a.source, a.data_path)
     cdls = mnist_rts_classif_dls(data, n_train=a.n_train, bs=a.bs, seed=a.seed, n_test=1)
-    res = dict(n_train=a.n_train, epochs=a.epochs, bs=a.bs, steps=a.steps, eps=eps, seed=a.seed, threads=torch.get_num_threads(), train={})
+    res = dict(source=a.source, n_train=a.n_train, epochs=a.epochs, bs=a.bs, steps=a.steps, eps=eps, seed=a.seed, threads=torch.get_num_threads(), train={})
     if a.robust:
         xv = torch.cat([b[0] for b in cdls.valid])[:a.n_eval]; yv = torch.cat([b[1] for b in cdls.valid])[:a.n_eval]
     m0, c0, w0 = train(cdls, None, a.epochs, a.lr, a.seed, 16, 64)

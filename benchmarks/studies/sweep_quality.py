@@ -46,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent / 'results'
 NAME = 'sweep_quality'
 EXPERIMENT = 'mnist-rts'   # set by --experiment (and passed to the child processes)
+DEVICE = 'cpu'              # set by --device (and passed to the child processes): 'cuda' trains and scores on the GPU
 ALL_DEFAULTS = {
     'mnist-rts': dict(arch='mnist_stn', ch=16, latent=128, stn_hidden=[512, 128], epochs=8, batch_size=64, lr_max=3e-3,
                       n_train=None, n_test=300, pgd_steps=50, n_samples=8, seed=0),
@@ -120,6 +121,8 @@ def key(cfg:dict)->str:
     parts = [c['arch'], f"ch{c['ch']}", f"z{c['latent']}", f"e{c['epochs']}", f"b{c['batch_size']}"]
     if c['arch'] == 'mnist_stn': parts.append('h' + 'x'.join(map(str, c['stn_hidden'])))
     if c['n_train'] is not None: parts.append(f"n{c['n_train']}")
+    if c['lr_max'] != ALL_DEFAULTS['mnist-rts']['lr_max']: parts.append(f"lr{c['lr_max']:g}")
+    if c['seed'] != 0: parts.append(f"s{c['seed']}")
     return '_'.join(parts)
 
 
@@ -142,7 +145,7 @@ def train_mnist_rts(c, dev):
     data = load_mnist('embedded')
     dls = mnist_rts_dls(data, n_train=c['n_train'], bs=c['batch_size'], seed=c['seed'], device=dev, n_test=c['n_test'])
     seed_everything(c['seed'])
-    model = build_cvae(c['arch'], **model_kwargs(c))
+    model = build_cvae(c['arch'], **model_kwargs(c)).to(dev)
     t0 = time.perf_counter()
     train_cvae(model, dls, c['epochs'], lr_max=c['lr_max'], recon='bce', progress=False)
     train_s = time.perf_counter() - t0
@@ -265,7 +268,7 @@ def run_one(cfg:dict, threads:int, samples_dir:Path)->dict:
     from pertlearn.metrics import evaluate_set, summarize
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     c = {**DEFAULTS, **cfg}; t_all = time.perf_counter()
-    seed_everything(c['seed']); dev = torch.device('cpu')
+    seed_everything(c['seed']); dev = torch.device(DEVICE)
     model, dls, train_s, (x_eps, xt_eps), (x_te, xt_te) = TRAIN[EXPERIMENT](c, dev)
     n_par = n_params(model)
     ps = PerturbationSet(model); ps.choose_eps((x_eps, xt_eps), percentile=50)
@@ -274,8 +277,8 @@ def run_one(cfg:dict, threads:int, samples_dir:Path)->dict:
     s = summarize(evaluate_set(ps, (x_te, xt_te), steps=c['pgd_steps'], n_samples=c['n_samples'], bs=ebs, seed=c['seed']))
     eval_s = time.perf_counter() - t0
     # samples: x, x̃, reconstruction, 4 random members at ‖u‖ = ε
-    k = min(6, len(x_te)); g = torch.Generator().manual_seed(c['seed'])
-    rows = torch.linspace(0, len(x_te) - 1, k).long()
+    k = min(6, len(x_te)); g = torch.Generator(device=dev).manual_seed(c['seed'])
+    rows = torch.linspace(0, len(x_te) - 1, k).long().to(dev)
     xs, xts = x_te[rows], xt_te[rows]
     with torch.no_grad(): rec = ps.reconstruct(xs, xts); sm = ps.sample(xs, 4, sampling='sphere', generator=g)
     show = lambda im: (im.permute(1, 2, 0) if im.shape[0] == 3 else im[0]).clamp(0, 1).cpu().numpy()
@@ -292,14 +295,14 @@ def run_one(cfg:dict, threads:int, samples_dir:Path)->dict:
                 steps=c['epochs'] * len(dls.train),   # optimizer steps: the loader's batches per epoch (a partial last batch is dropped)
                 identity=s['identity'], approx_pgd=s['approx_pgd'], identity_over_pgd=s['identity'] / max(s['approx_pgd'], 1e-12),
                 expected=s.get('expected'), train_s=train_s, eval_s=eval_s, total_s=time.perf_counter() - t_all,
-                peak_rss_mb=peak_rss_mb(), threads=threads)
+                peak_rss_mb=peak_rss_mb(), threads=threads, device=DEVICE)
 
 
 def run_subprocess(cfg:dict, threads:int, samples_dir:Path)->dict:
     "One configuration in a fresh Python process (its own allocator, threads and peak RSS)."
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     p = subprocess.run([sys.executable, __file__, '--one', json.dumps(cfg), '--threads', str(threads), '--samples-dir', str(samples_dir),
-                        '--experiment', EXPERIMENT],
+                        '--experiment', EXPERIMENT, '--device', DEVICE],
                        capture_output=True, text=True, env=env)
     lines = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
     if p.returncode != 0 or not lines:
@@ -356,11 +359,13 @@ def main():
     ap.add_argument('--rerun', action='store_true', help='run the configurations asked for again even when in the CSV (other rows are kept)')
     ap.add_argument('--experiment', default='mnist-rts', choices=sorted(ALL_DEFAULTS), help='whose pairs and CVAE (default mnist-rts)')
     ap.add_argument('--name', default=None, help='base name of the CSV, table and plot in --out (default sweep_quality for mnist-rts, else sweep_<experiment>)')
+    ap.add_argument('--device', default='cpu', help="'cpu' (default) or 'cuda': where each configuration trains and is scored (mnist-rts only)")
     ap.add_argument('--one', default=None, help=argparse.SUPPRESS)
     ap.add_argument('--samples-dir', default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    global EXPERIMENT, DEFAULTS, NAME
-    EXPERIMENT, DEFAULTS = a.experiment, ALL_DEFAULTS[a.experiment]
+    global EXPERIMENT, DEFAULTS, NAME, DEVICE
+    EXPERIMENT, DEFAULTS, DEVICE = a.experiment, ALL_DEFAULTS[a.experiment], a.device
+    if DEVICE != 'cpu' and EXPERIMENT != 'mnist-rts': ap.error('--device cuda is for the mnist-rts sweeps only')
     NAME = a.name or ('sweep_quality' if EXPERIMENT == 'mnist-rts' else f"sweep_{EXPERIMENT}")
     if a.one is not None:  # child: one configuration
         print('RESULT ' + json.dumps(run_one(json.loads(a.one), a.threads, Path(a.samples_dir)))); return 0
@@ -372,7 +377,8 @@ def main():
         rows = {r['key']: {k: v for k, v in r.items() if not (isinstance(v, float) and v != v)} for r in pd.read_csv(csv).to_dict('records')}
     todo = [c for c in cfgs if a.rerun or key(c) not in rows or 'error' in rows[key(c)]]
     import torch
-    machine = (f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}; {a.jobs} configurations at a time, "
+    gpu = f", {torch.cuda.get_device_name()} (training and scoring on it)" if DEVICE == 'cuda' else ''
+    machine = (f"Machine: {platform.machine()}, {os.cpu_count()} CPUs{gpu}, torch {torch.__version__}; {a.jobs} configurations at a time, "
                f"{a.threads} threads each (wall times depend on the load: compare within one sweep).")
     print(f"{len(cfgs)} configurations, {len(todo)} to run, {a.jobs} at a time, {a.threads} threads each", flush=True)
     t0 = time.perf_counter()
