@@ -44,6 +44,7 @@ def robust_eval(clf, ps, x, y, eps, steps, bs=100):
     conv = attack_convergence(atk, (x, y), eps, n_random=32, bs=bs, main=rob)
     out = {f'eps={e:.3f}': dict(accuracy=float(a), ci=[float(l), float(h)]) for e, a, l, h in zip(rob.eps, rob.accuracy, rob.ci_low, rob.ci_high)}
     out['doubled at eps'] = dict(accuracy=conv['doubled']['accuracy'], ci=list(conv['doubled']['ci']))
+    out['random members at eps'] = dict(accuracy=conv['random']['accuracy'], ci=list(conv['random']['ci']), k=conv['random']['k'])   # the floor (attack_convergence refuses an attack above it)
     out.update(n=len(x), converged=bool(conv['converged']), change_when_doubled=float(conv['change_when_doubled']), eval_cpu=cpu() - c)
     return out
 
